@@ -1,0 +1,159 @@
+"""Named input checks shared by every loss, with one message style.
+
+Every message reads ``"<fn>: expected `<arg>` <what was expected>, got <what came>"``, e.g.
+``"online_triplet: expected `labels` of shape (B,) matching embeddings (B=32), got (31,)"``.
+Type problems raise :class:`TypeError`, value and shape problems :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Sequence
+from typing import NoReturn
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_choice",
+    "check_floating",
+    "check_int",
+    "check_labels",
+    "check_ndim",
+    "check_number",
+    "check_same_shape",
+    "check_shape",
+    "check_tensor",
+    "closest",
+    "fail",
+    "shape_str",
+]
+
+
+def shape_str(shape: Iterable[int]) -> str:
+    """Format a shape as ``(2, 3)``; a 1-tuple keeps its comma: ``(31,)``."""
+    dims = tuple(int(d) for d in shape)
+    return str(dims)
+
+
+def fail(fn: str, arg: str, expected: str, got: object, *, kind: type[Exception] = ValueError) -> NoReturn:
+    """Raise ``kind`` with the project's one message style."""
+    raise kind(f"{fn}: expected `{arg}` {expected}, got {got}")
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``name`` (case-insensitive), or ``None`` if nothing is close."""
+    options = list(choices)
+    lowered = {c.lower(): c for c in options}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[match[0]] if match else None
+
+
+def check_choice(fn: str, arg: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` must be one of ``choices``; the error suggests the closest one."""
+    if isinstance(value, str) and value in choices:
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    hint = closest(value, choices) if isinstance(value, str) else None
+    suggestion = f" (did you mean {hint!r}?)" if hint else ""
+    fail(fn, arg, f"one of {listed}", f"{value!r}{suggestion}")
+
+
+def check_tensor(fn: str, arg: str, x: object) -> Tensor:
+    """``x`` must be a :class:`torch.Tensor`."""
+    if not isinstance(x, Tensor):
+        fail(fn, arg, "to be a torch.Tensor", type(x).__name__, kind=TypeError)
+    return x
+
+
+def check_floating(fn: str, arg: str, x: object) -> Tensor:
+    """``x`` must be a floating-point tensor (logits, embeddings, predictions)."""
+    t = check_tensor(fn, arg, x)
+    if not t.is_floating_point():
+        fail(fn, arg, "to be a floating-point tensor", f"dtype {t.dtype}", kind=TypeError)
+    return t
+
+
+def check_ndim(fn: str, arg: str, x: Tensor, ndim: int | Sequence[int], layout: str = "") -> Tensor:
+    """``x`` must have ``ndim`` dimensions (or one of several); ``layout`` names them, e.g. ``(B, D)``."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.dim() not in allowed:
+        dims = " or ".join(f"{d}-D" for d in allowed)
+        what = f"{dims} {layout}".rstrip()
+        fail(fn, arg, f"to be {what}", f"shape {shape_str(x.shape)}")
+    return x
+
+
+def check_shape(fn: str, arg: str, x: Tensor, shape: Sequence[int | None], context: str = "") -> Tensor:
+    """``x`` must have ``shape``; ``None`` entries match any size. ``context`` explains the sizes."""
+    ok = x.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
+    if not ok:
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        suffix = f" {context}" if context else ""
+        fail(fn, arg, f"of shape {want}{suffix}", shape_str(x.shape))
+    return x
+
+
+def check_same_shape(fn: str, arg: str, x: Tensor, ref_arg: str, ref: Tensor) -> Tensor:
+    """``x`` must have the same shape as ``ref``."""
+    if x.shape != ref.shape:
+        fail(fn, arg, f"of the same shape as `{ref_arg}` {shape_str(ref.shape)}", shape_str(x.shape))
+    return x
+
+
+def check_labels(
+    fn: str,
+    arg: str,
+    labels: object,
+    num_classes: int | None = None,
+    *,
+    ignore_index: int | None = None,
+) -> Tensor:
+    """``labels`` must be an integer tensor with values in ``[0, num_classes)`` (``ignore_index`` allowed)."""
+    t = check_tensor(fn, arg, labels)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        fail(fn, arg, "to hold integer class indices", f"dtype {t.dtype}", kind=TypeError)
+    if num_classes is not None and t.numel() > 0:
+        valid = t if ignore_index is None else t[t != ignore_index]
+        if valid.numel() > 0:
+            lo, hi = int(valid.min()), int(valid.max())
+            if lo < 0 or hi >= num_classes:
+                bad = lo if lo < 0 else hi
+                extra = f" or {ignore_index}" if ignore_index is not None else ""
+                fail(fn, arg, f"in [0, {num_classes - 1}]{extra} (num_classes={num_classes})", f"a label {bad}")
+    return t
+
+
+def check_number(
+    fn: str,
+    arg: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number within ``[low, high]`` (an end is excluded when ``*_open``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(fn, arg, "to be a real number", type(value).__name__, kind=TypeError)
+    v = float(value)
+    too_low = low is not None and (v <= low if low_open else v < low)
+    too_high = high is not None and (v >= high if high_open else v > high)
+    if not math.isfinite(v) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        fail(fn, arg, f"in {left}{lo}, {hi}{right}", f"{value!r}")
+    return v
+
+
+def check_int(fn: str, arg: str, value: object, *, low: int | None = None) -> int:
+    """An integer (not a bool), at least ``low`` when given."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(fn, arg, "to be an integer", type(value).__name__, kind=TypeError)
+    if low is not None and value < low:
+        fail(fn, arg, f"to be an integer >= {low}", f"{value!r}")
+    return value

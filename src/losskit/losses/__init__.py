@@ -1,0 +1,1 @@
+"""Loss families; each module holds the functions and their ``nn.Module`` wrappers."""

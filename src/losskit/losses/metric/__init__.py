@@ -1,0 +1,1 @@
+"""Metric-learning losses: distances, miners, pair/triplet losses, InfoNCE, proxies."""

@@ -1,0 +1,5 @@
+"""Metric learning: miners."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Metric learning: pairs."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
