@@ -37,7 +37,9 @@ def shape_str(shape: Iterable[int]) -> str:
     return str(dims)
 
 
-def fail(fn: str, arg: str, expected: str, got: object, *, kind: type[Exception] = ValueError) -> NoReturn:
+def fail(
+    fn: str, arg: str, expected: str, got: object, *, kind: type[Exception] = ValueError
+) -> NoReturn:
     """Raise ``kind`` with the project's one message style."""
     raise kind(f"{fn}: expected `{arg}` {expected}, got {got}")
 
@@ -76,7 +78,7 @@ def check_floating(fn: str, arg: str, x: object) -> Tensor:
 
 
 def check_ndim(fn: str, arg: str, x: Tensor, ndim: int | Sequence[int], layout: str = "") -> Tensor:
-    """``x`` must have ``ndim`` dimensions (or one of several); ``layout`` names them, e.g. ``(B, D)``."""
+    """``x`` must have ``ndim`` dimensions (or one of several); ``layout`` names them."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if x.dim() not in allowed:
         dims = " or ".join(f"{d}-D" for d in allowed)
@@ -85,11 +87,18 @@ def check_ndim(fn: str, arg: str, x: Tensor, ndim: int | Sequence[int], layout: 
     return x
 
 
-def check_shape(fn: str, arg: str, x: Tensor, shape: Sequence[int | None], context: str = "") -> Tensor:
-    """``x`` must have ``shape``; ``None`` entries match any size. ``context`` explains the sizes."""
+def check_shape(
+    fn: str, arg: str, x: Tensor, shape: Sequence[int | None], context: str = ""
+) -> Tensor:
+    """``x`` must have ``shape``; ``None`` entries match any size."""
     ok = x.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
     if not ok:
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        want = (
+            "("
+            + ", ".join("*" if s is None else str(s) for s in shape)
+            + ("," if len(shape) == 1 else "")
+            + ")"
+        )
         suffix = f" {context}" if context else ""
         fail(fn, arg, f"of shape {want}{suffix}", shape_str(x.shape))
     return x
@@ -98,7 +107,9 @@ def check_shape(fn: str, arg: str, x: Tensor, shape: Sequence[int | None], conte
 def check_same_shape(fn: str, arg: str, x: Tensor, ref_arg: str, ref: Tensor) -> Tensor:
     """``x`` must have the same shape as ``ref``."""
     if x.shape != ref.shape:
-        fail(fn, arg, f"of the same shape as `{ref_arg}` {shape_str(ref.shape)}", shape_str(x.shape))
+        fail(
+            fn, arg, f"of the same shape as `{ref_arg}` {shape_str(ref.shape)}", shape_str(x.shape)
+        )
     return x
 
 
@@ -110,7 +121,7 @@ def check_labels(
     *,
     ignore_index: int | None = None,
 ) -> Tensor:
-    """``labels`` must be an integer tensor with values in ``[0, num_classes)`` (``ignore_index`` allowed)."""
+    """``labels`` must hold integer class indices in ``[0, num_classes)`` or ``ignore_index``."""
     t = check_tensor(fn, arg, labels)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         fail(fn, arg, "to hold integer class indices", f"dtype {t.dtype}", kind=TypeError)
@@ -121,7 +132,12 @@ def check_labels(
             if lo < 0 or hi >= num_classes:
                 bad = lo if lo < 0 else hi
                 extra = f" or {ignore_index}" if ignore_index is not None else ""
-                fail(fn, arg, f"in [0, {num_classes - 1}]{extra} (num_classes={num_classes})", f"a label {bad}")
+                fail(
+                    fn,
+                    arg,
+                    f"in [0, {num_classes - 1}]{extra} (num_classes={num_classes})",
+                    f"a label {bad}",
+                )
     return t
 
 

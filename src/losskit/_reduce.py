@@ -21,7 +21,7 @@ def check_reduction(fn: str, reduction: object) -> Reduction:
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype log/exp parts are computed in: float32 for half-precision inputs, else ``dtype``."""
+    """The dtype for log/exp parts: float32 for half-precision inputs, else ``dtype``."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 

@@ -60,13 +60,17 @@ _REGISTRY: dict[str, LossSpec] = {}
 _loaded = False
 
 
-def register(function: Callable[..., Any] | None = None, *, name: str | None = None) -> Callable[[M], M]:
+def register(
+    function: Callable[..., Any] | None = None, *, name: str | None = None
+) -> Callable[[M], M]:
     """Class decorator registering a loss module under its function's name (or ``name``)."""
 
     def deco(cls: M) -> M:
         key = name or (function.__name__ if function is not None else None)
         if key is None:
-            raise TypeError(f"register: expected `function` or `name` for {cls.__name__}, got neither")
+            raise TypeError(
+                f"register: expected `function` or `name` for {cls.__name__}, got neither"
+            )
         if key in _REGISTRY and _REGISTRY[key].cls is not cls:
             raise ValueError(f"register: expected a new loss name, got {key!r} registered twice")
         family = cls.__module__.rsplit(".", 1)[-1]
