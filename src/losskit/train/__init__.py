@@ -1,0 +1,1 @@
+"""The trainer: config, data, models, objective, loop, evaluation and logging."""
