@@ -1,5 +1,577 @@
-"""Metric learning: proxies."""
+"""Metric learning with proxies: Proxy-Anchor, its focal-style and multi-proxy variants.
+
+Every loss here compares L2-normalised embeddings with L2-normalised learnable proxies (one per
+class, or ``K`` per class) by cosine similarity ``s(x, p)``. The modules own their proxies,
+initialised as in the paper's code (Kaiming normal, fan-out).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from losskit._checks import (
+    check_choice,
+    check_floating,
+    check_int,
+    check_labels,
+    check_ndim,
+    check_number,
+    check_shape,
+    fail,
+    shape_str,
+)
+from losskit._reduce import compute_dtype
+from losskit.registry import register
+
+__all__ = [
+    "FocalStyleProxyAnchorLoss",
+    "MultiProxyAnchorLoss",
+    "ProxyAnchorLoss",
+    "focal_proxy_anchor",
+    "multi_proxy_anchor",
+    "nearest_proxy",
+    "proxy_anchor",
+    "proxy_similarity",
+]
+
+Pooling = Literal["softmax", "max"]
+POOLINGS: tuple[str, ...] = ("softmax", "max")
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_features(fn: str, features: object, proxies: object) -> tuple[Tensor, Tensor]:
+    """Embeddings ``(B, D)`` and proxies ``(C, D)``, both floating point, ``D`` matching."""
+    x = check_ndim(fn, "embeddings", check_floating(fn, "embeddings", features), 2, "(B, D)")
+    p = check_ndim(fn, "proxies", check_floating(fn, "proxies", proxies), 2, "(C, D)")
+    if p.shape[1] != x.shape[1]:
+        fail(
+            fn,
+            "proxies",
+            f"of shape (C, {x.shape[1]}) matching embeddings (D={x.shape[1]})",
+            shape_str(p.shape),
+        )
+    if p.shape[0] == 0:
+        fail(fn, "proxies", "to hold at least one proxy", shape_str(p.shape))
+    return x, p
+
+
+def _check_inputs(
+    fn: str, embeddings: object, labels: object, proxies: object, num_classes: int | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate ``(embeddings, labels, proxies)``; labels index ``num_classes`` (default C)."""
+    x, p = _check_features(fn, embeddings, proxies)
+    if x.shape[0] == 0:
+        fail(fn, "embeddings", "to hold at least one sample", shape_str(x.shape))
+    classes = p.shape[0] if num_classes is None else num_classes
+    y = check_labels(fn, "labels", labels, classes)
+    check_shape(fn, "labels", y, (x.shape[0],), f"matching embeddings (B={x.shape[0]})")
+    return x, y, p
+
+
+def _check_margins(fn: str, alpha: object, delta: object) -> tuple[float, float]:
+    return (
+        check_number(fn, "alpha", alpha, low=0.0, low_open=True),
+        check_number(fn, "delta", delta),
+    )
+
+
+def _check_gammas(fn: str, pos_gamma: object, neg_gamma: object) -> tuple[float, float]:
+    return (
+        check_number(fn, "pos_gamma", pos_gamma, low=0.0),
+        check_number(fn, "neg_gamma", neg_gamma, low=0.0),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Shared numerics
+# --------------------------------------------------------------------------------------------
+
+
+def _log1p_sum_exp(z: Tensor, dim: int) -> Tensor:
+    """``log(1 + Σ exp(z))`` along ``dim``, stable, finite (and 0) when every entry is -inf.
+
+    Equal to ``softplus(logsumexp(z))``; the shift ``m = max(0, max z)`` is detached because the
+    result does not depend on it, so gradients stay finite even for empty (all -inf) sums.
+    """
+    m = z.detach().amax(dim=dim, keepdim=True).clamp_min(0.0)
+    total = torch.exp(-m) + torch.exp(z - m).sum(dim=dim, keepdim=True)
+    return (m + torch.log(total)).squeeze(dim)
+
+
+def _log_weight(w: Tensor, gamma: float) -> Tensor:
+    """``gamma · log(w)`` for a focal weight ``w`` in [0, 1]; ``-inf`` (no term) where w = 0."""
+    positive = w > 0
+    safe = torch.where(positive, w, torch.ones_like(w))
+    return torch.where(positive, gamma * torch.log(safe), torch.full_like(w, -torch.inf))
+
+
+def _positive_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
+    """``−α(s − δ) + γ·log clamp(1 − s, 0, 1)`` (the log term only when ``γ > 0``)."""
+    z = -alpha * (s - delta)
+    return z if gamma == 0 else z + _log_weight((1 - s).clamp(0.0, 1.0), gamma)
+
+
+def _negative_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
+    """``α(s + δ) + γ·log clamp(s, 0, 1)`` (the log term only when ``γ > 0``)."""
+    z = alpha * (s + delta)
+    return z if gamma == 0 else z + _log_weight(s.clamp(0.0, 1.0), gamma)
+
+
+def _anchor_from_similarity(
+    sim: Tensor, labels: Tensor, alpha: float, delta: float, pos_gamma: float, neg_gamma: float
+) -> Tensor:
+    """The (focal) Proxy-Anchor loss from a full similarity matrix ``sim (B, C)``."""
+    pos_mask = F.one_hot(labels, sim.shape[1]).bool()
+    minus_inf = torch.full_like(sim, -torch.inf)
+    pos_z = torch.where(pos_mask, _positive_exponent(sim, alpha, delta, pos_gamma), minus_inf)
+    neg_z = torch.where(pos_mask, minus_inf, _negative_exponent(sim, alpha, delta, neg_gamma))
+    with_positive = pos_mask.any(dim=0).sum()
+    pos_loss = _log1p_sum_exp(pos_z, 0).sum() / with_positive
+    neg_loss = _log1p_sum_exp(neg_z, 0).sum() / sim.shape[1]
+    return pos_loss + neg_loss
+
+
+def _cosine(x: Tensor, proxies: Tensor) -> Tensor:
+    """Cosine similarity ``(B, C)`` in the compute dtype (float32 or wider)."""
+    dtype = compute_dtype(torch.promote_types(x.dtype, proxies.dtype))
+    return F.normalize(x.to(dtype), dim=1) @ F.normalize(proxies.to(dtype), dim=1).T
+
+
+# --------------------------------------------------------------------------------------------
+# Functions
+# --------------------------------------------------------------------------------------------
+
+
+def proxy_similarity(features: Tensor, proxies: Tensor) -> Tensor:
+    """Cosine similarity between every feature vector and every proxy.
+
+    ``s(x, p) = x·p / (‖x‖ ‖p‖)`` (each norm clamped at 1e-12 as in ``F.normalize``).
+
+    Args:
+        features (Tensor[B, D]): feature vectors.
+        proxies (Tensor[C, D]): one proxy per class.
+
+    Returns:
+        Tensor[B, C]: cosine similarities, in the features' dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input.
+        ValueError: an input that is not 2-D, or mismatched ``D``.
+
+    Example:
+        >>> proxy_similarity(torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
+        tensor([[1., 0.]])
+    """
+    x, p = _check_features("proxy_similarity", features, proxies)
+    return _cosine(x, p).to(x.dtype)
+
+
+def nearest_proxy(
+    features: Tensor,
+    proxies: Tensor,
+    logits: Tensor | None = None,
+    logits_weight: float = 0.5,
+    *,
+    chunk_size: int = 65536,
+) -> Tensor:
+    """Predicted class: the proxy of highest cosine, optionally blended with classifier logits.
+
+    ``ŷ = argmax_c cos(x, p_c)``, or with ``logits`` given
+    ``ŷ = argmax_c [λ·logits_c + (1 − λ)·cos(x, p_c)]`` with ``λ = logits_weight``. The classes
+    are walked ``chunk_size`` at a time, so no ``(B, C)`` matrix is held for huge ``C``.
+
+    Args:
+        features (Tensor[B, D]): feature vectors.
+        proxies (Tensor[C, D]): one proxy per class.
+        logits (Tensor[B, C], optional): classifier logits to blend in.
+        logits_weight (float): ``λ`` in [0, 1], the weight of ``logits``.
+        chunk_size (int): classes scored at a time.
+
+    Returns:
+        Tensor[B]: class indices (``torch.long``).
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, a non-integer ``chunk_size``.
+        ValueError: wrong shapes, ``logits_weight`` outside [0, 1], ``chunk_size`` < 1.
+
+    Example:
+        >>> nearest_proxy(torch.tensor([[0.1, 2.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        tensor([1])
+    """
+    fn = "nearest_proxy"
+    x, p = _check_features(fn, features, proxies)
+    lam = check_number(fn, "logits_weight", logits_weight, low=0.0, high=1.0)
+    step = check_int(fn, "chunk_size", chunk_size, low=1)
+    if logits is not None:
+        check_floating(fn, "logits", logits)
+        check_shape(fn, "logits", logits, (x.shape[0], p.shape[0]), "matching (B, C)")
+    dtype = compute_dtype(torch.promote_types(x.dtype, p.dtype))
+    with torch.no_grad():
+        xn = F.normalize(x.to(dtype), dim=1)
+        best = torch.full((x.shape[0],), -torch.inf, dtype=dtype, device=x.device)
+        index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        for start in range(0, p.shape[0], step):
+            score = xn @ F.normalize(p[start : start + step].to(dtype), dim=1).T
+            if logits is not None:
+                score = lam * logits[:, start : start + step].to(dtype) + (1 - lam) * score
+            value, arg = score.max(dim=1)
+            better = value > best
+            best = torch.where(better, value, best)
+            index = torch.where(better, arg + start, index)
+    return index
+
+
+def _proxy_anchor_impl(
+    fn: str,
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    alpha: float,
+    delta: float,
+    pos_gamma: float,
+    neg_gamma: float,
+) -> Tensor:
+    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
+    a, d = _check_margins(fn, alpha, delta)
+    gp, gn = _check_gammas(fn, pos_gamma, neg_gamma)
+    loss = _anchor_from_similarity(_cosine(x, p), y, a, d, gp, gn)
+    return loss.to(x.dtype)
+
+
+def proxy_anchor(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    alpha: float = 32.0,
+    delta: float = 0.1,
+) -> Tensor:
+    """Proxy-Anchor loss: each proxy pulls its class's samples and pushes all others away.
+
+    With ``s`` the cosine similarity of an embedding and a proxy, ``P⁺`` the proxies with at
+    least one positive in the batch, ``X_p⁺`` / ``X_p⁻`` the samples of / not of class ``p``:
+
+    ``L = 1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{−α(s(x,p)−δ)})
+    + 1/C Σ_p log(1 + Σ_{x∈X_p⁻} e^{α(s(x,p)+δ)})``
+
+    Each ``log(1 + Σ e^z)`` is computed as ``softplus(logsumexp(z))`` in float32 or wider, so
+    ``α = 32`` stays finite in half precision. A proxy whose class is absent from the batch adds
+    only its negative term; a batch of one class has no negatives for its proxy (term 0). This
+    is the convention of the paper's code and of pytorch-metric-learning's ``ProxyAnchorLoss``.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy per class (normalised inside).
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+
+    Returns:
+        Tensor: the scalar loss, in the embeddings' dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, or non-integer labels.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0.
+
+    Reference:
+        Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020.
+
+    Example:
+        >>> x, p = torch.randn(6, 4), torch.randn(3, 4)
+        >>> proxy_anchor(x, torch.tensor([0, 0, 1, 1, 2, 2]), p).shape
+        torch.Size([])
+    """
+    return _proxy_anchor_impl("proxy_anchor", embeddings, labels, proxies, alpha, delta, 0.0, 0.0)
+
+
+def focal_proxy_anchor(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    alpha: float = 32.0,
+    delta: float = 0.1,
+    pos_gamma: float = 2.0,
+    neg_gamma: float = 2.0,
+) -> Tensor:
+    """Focal-style Proxy-Anchor loss: Proxy-Anchor with hard examples weighted up.
+
+    As :func:`proxy_anchor`, with each positive term weighted by ``clamp(1 − s, 0, 1)^γ⁺`` and
+    each negative term by ``clamp(s, 0, 1)^γ⁻`` inside the sums (weights not detached):
+
+    ``L = 1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} (1−s)^γ⁺ e^{−α(s−δ)})
+    + 1/C Σ_p log(1 + Σ_{x∈X_p⁻} s^γ⁻ e^{α(s+δ)})``
+
+    The weights enter in log space (``γ·log w`` added to the exponent; a zero weight removes the
+    term), so ``pos_gamma = neg_gamma = 0`` gives :func:`proxy_anchor` exactly.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy per class (normalised inside).
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+        pos_gamma (float): focusing exponent ``γ⁺ ≥ 0`` of the positive terms.
+        neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
+
+    Returns:
+        Tensor: the scalar loss, in the embeddings' dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, or non-integer labels.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0, a negative gamma.
+
+    Reference:
+        Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020; the focal
+        weighting follows Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+
+    Example:
+        >>> x, p, y = torch.randn(6, 4), torch.randn(3, 4), torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> bool(focal_proxy_anchor(x, y, p, pos_gamma=0.0, neg_gamma=0.0) == proxy_anchor(x, y, p))
+        True
+    """
+    return _proxy_anchor_impl(
+        "focal_proxy_anchor", embeddings, labels, proxies, alpha, delta, pos_gamma, neg_gamma
+    )
+
+
+def _pool(sim: Tensor, proxies_per_class: int, pooling: str, temperature: float) -> Tensor:
+    """Pool ``(B, C·K)`` similarities to ``(B, C)`` over each class's ``K`` proxies."""
+    grouped = sim.unflatten(1, (-1, proxies_per_class))
+    if pooling == "max":
+        return grouped.amax(dim=2)
+    return (torch.softmax(grouped / temperature, dim=2) * grouped).sum(dim=2)
+
+
+def multi_proxy_anchor(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    alpha: float = 32.0,
+    delta: float = 0.1,
+    *,
+    proxies_per_class: int = 3,
+    pooling: Pooling = "softmax",
+    temperature: float = 0.1,
+) -> Tensor:
+    """Proxy-Anchor loss with ``K`` proxies per class, pooled into one similarity per class.
+
+    The proxies are stored class-major: rows ``c·K … c·K + K − 1`` belong to class ``c``. A
+    sample's similarity to class ``c`` pools its cosines ``s_k`` to that class's proxies:
+
+    - ``pooling="softmax"``: ``s = Σ_k softmax_k(s_k / τ) · s_k`` (tends to the max as τ → 0);
+    - ``pooling="max"``: ``s = max_k s_k``;
+
+    then :func:`proxy_anchor`'s formula applies to the pooled ``(B, C)`` similarities.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C·K, D]): ``K = proxies_per_class`` proxies per class.
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+        proxies_per_class (int): ``K ≥ 1``.
+        pooling (str): ``"softmax"`` or ``"max"``.
+        temperature (float): ``τ > 0`` of the softmax pooling.
+
+    Returns:
+        Tensor: the scalar loss, in the embeddings' dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``K``.
+        ValueError: wrong shapes, proxies rows not a multiple of ``K``, a label outside
+            ``[0, C)``, an unknown ``pooling``, ``alpha`` or ``temperature`` ≤ 0.
+
+    Reference:
+        Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020; several proxies
+        per class as in Qian et al., "SoftTriple Loss", ICCV 2019.
+
+    Example:
+        >>> x, p, y = torch.randn(6, 4), torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> multi_proxy_anchor(x, y, p, proxies_per_class=2).shape
+        torch.Size([])
+    """
+    fn = "multi_proxy_anchor"
+    k = check_int(fn, "proxies_per_class", proxies_per_class, low=1)
+    mode = check_choice(fn, "pooling", pooling, POOLINGS)
+    tau = check_number(fn, "temperature", temperature, low=0.0, low_open=True)
+    a, d = _check_margins(fn, alpha, delta)
+    x, p = _check_features(fn, embeddings, proxies)
+    if p.shape[0] % k:
+        fail(fn, "proxies", f"to have a multiple of proxies_per_class={k} rows", shape_str(p.shape))
+    x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // k)
+    sim = _pool(_cosine(x, p), k, mode, tau)
+    return _anchor_from_similarity(sim, y, a, d, 0.0, 0.0).to(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Modules
+# --------------------------------------------------------------------------------------------
+
+
+def _init_proxies(rows: int, embedding_dim: int) -> nn.Parameter:
+    """Proxies ``(rows, D)`` drawn as in the paper's code: ``kaiming_normal_(mode="fan_out")``."""
+    proxies = torch.empty(rows, embedding_dim)
+    nn.init.kaiming_normal_(proxies, mode="fan_out")
+    return nn.Parameter(proxies)
+
+
+@register(proxy_anchor)
+class ProxyAnchorLoss(nn.Module):
+    """Proxy-Anchor loss owning its proxies; see :func:`losskit.functional.proxy_anchor`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+
+    Example:
+        >>> loss = ProxyAnchorLoss(10, 8)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self, num_classes: int, embedding_dim: int, *, alpha: float = 32.0, delta: float = 0.1
+    ) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
+        self.alpha, self.delta = _check_margins(fn, alpha, delta)
+        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return proxy_anchor(embeddings, labels, self.proxies, self.alpha, self.delta)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
+            f"alpha={self.alpha}, delta={self.delta}"
+        )
+
+
+@register(focal_proxy_anchor)
+class FocalStyleProxyAnchorLoss(nn.Module):
+    """Focal-style Proxy-Anchor loss owning its proxies; see
+    :func:`losskit.functional.focal_proxy_anchor`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+        pos_gamma (float): focusing exponent ``γ⁺ ≥ 0`` of the positive terms.
+        neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
+
+    Example:
+        >>> loss = FocalStyleProxyAnchorLoss(10, 8)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        alpha: float = 32.0,
+        delta: float = 0.1,
+        pos_gamma: float = 2.0,
+        neg_gamma: float = 2.0,
+    ) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
+        self.alpha, self.delta = _check_margins(fn, alpha, delta)
+        self.pos_gamma, self.neg_gamma = _check_gammas(fn, pos_gamma, neg_gamma)
+        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return focal_proxy_anchor(
+            embeddings,
+            labels,
+            self.proxies,
+            self.alpha,
+            self.delta,
+            self.pos_gamma,
+            self.neg_gamma,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
+            f"alpha={self.alpha}, delta={self.delta}, "
+            f"pos_gamma={self.pos_gamma}, neg_gamma={self.neg_gamma}"
+        )
+
+
+@register(multi_proxy_anchor)
+class MultiProxyAnchorLoss(nn.Module):
+    """Proxy-Anchor loss with several proxies per class; see
+    :func:`losskit.functional.multi_proxy_anchor`.
+
+    ``self.proxies`` has ``num_classes · proxies_per_class`` rows, class-major.
+
+    Args:
+        num_classes (int): ``C``.
+        embedding_dim (int): ``D``.
+        proxies_per_class (int): ``K ≥ 1``.
+        alpha (float): scale ``α > 0``.
+        delta (float): margin ``δ``.
+        pooling (str): ``"softmax"`` or ``"max"``.
+        temperature (float): ``τ > 0`` of the softmax pooling.
+
+    Example:
+        >>> loss = MultiProxyAnchorLoss(10, 8, proxies_per_class=2)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        proxies_per_class: int = 3,
+        alpha: float = 32.0,
+        delta: float = 0.1,
+        pooling: Pooling = "softmax",
+        temperature: float = 0.1,
+    ) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
+        self.proxies_per_class = check_int(fn, "proxies_per_class", proxies_per_class, low=1)
+        self.alpha, self.delta = _check_margins(fn, alpha, delta)
+        self.pooling: Pooling = check_choice(fn, "pooling", pooling, POOLINGS)  # type: ignore[assignment]
+        self.temperature = check_number(fn, "temperature", temperature, low=0.0, low_open=True)
+        self.proxies = _init_proxies(self.num_classes * self.proxies_per_class, self.embedding_dim)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return multi_proxy_anchor(
+            embeddings,
+            labels,
+            self.proxies,
+            self.alpha,
+            self.delta,
+            proxies_per_class=self.proxies_per_class,
+            pooling=self.pooling,
+            temperature=self.temperature,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
+            f"proxies_per_class={self.proxies_per_class}, alpha={self.alpha}, "
+            f"delta={self.delta}, pooling={self.pooling!r}, temperature={self.temperature}"
+        )
