@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
@@ -25,9 +26,11 @@ __all__ = [
     "check_same_shape",
     "check_shape",
     "check_tensor",
+    "check_values",
     "closest",
     "fail",
     "shape_str",
+    "warn_if_probabilities",
 ]
 
 
@@ -173,3 +176,53 @@ def check_int(fn: str, arg: str, value: object, *, low: int | None = None) -> in
     if low is not None and value < low:
         fail(fn, arg, f"to be an integer >= {low}", f"{value!r}")
     return value
+
+
+def check_values(
+    fn: str, arg: str, x: Tensor, *, low: float | None = None, high: float | None = None
+) -> Tensor:
+    """Every value of the tensor ``x`` lies in ``[low, high]`` (targets, weights); NaN fails."""
+    if x.numel() == 0:
+        return x
+    lo_t, hi_t = torch.aminmax(x.detach())
+    lo, hi = float(lo_t), float(hi_t)
+    bad: float | None = None
+    if math.isnan(lo) or math.isnan(hi):
+        bad = math.nan
+    elif low is not None and lo < low:
+        bad = lo
+    elif high is not None and hi > high:
+        bad = hi
+    if bad is not None:
+        lo_s = "-inf" if low is None else f"{low:g}"
+        hi_s = "inf" if high is None else f"{high:g}"
+        fail(fn, arg, f"with values in [{lo_s}, {hi_s}]", f"a value {bad:g}")
+    return x
+
+
+def warn_if_probabilities(fn: str, arg: str, x: Tensor, *, dim: int | None = None) -> bool:
+    """Warn (once per loss, by Python's default filter) when logits look like probabilities.
+
+    ``x`` looks like probabilities when every value lies in ``[0, 1]`` (and is not all zeros)
+    and, with ``dim`` (the class dimension of a softmax loss), every slice along ``dim`` sums
+    to 1 within 1e-3. Ordinary logits have negative entries or unnormalised rows, so they never
+    trigger it. Costs two reductions; skipped while compiling. Returns whether it warned.
+    """
+    if x.numel() == 0 or torch.compiler.is_compiling():
+        return False
+    with torch.no_grad():
+        lo, hi = torch.aminmax(x.detach())
+        looks = (lo >= 0) & (hi <= 1) & (hi > 0)
+        if dim is not None:
+            sums = x.detach().sum(dim=dim, dtype=torch.float32)
+            looks &= (sums - 1).abs().max() <= 1e-3
+    if not bool(looks):
+        return False
+    rows = f", summing to 1 over dim {dim}" if dim is not None else ""
+    warnings.warn(
+        f"{fn}: expected `{arg}` to be raw scores (logits, before sigmoid/softmax), got values "
+        f"that look like probabilities (all in [0, 1]{rows}); pass the scores themselves",
+        UserWarning,
+        stacklevel=3,
+    )
+    return True
