@@ -50,8 +50,10 @@ from losskit._checks import (
     check_same_shape,
     check_shape,
     check_tensor,
+    check_values,
     fail,
     shape_str,
+    warn_if_probabilities,
 )
 from losskit._reduce import Reduction, check_reduction, compute_dtype, reduce
 from losskit.registry import register
@@ -83,14 +85,8 @@ def _check_weight(fn: str, weight: ClassWeight) -> Tensor | None:
         return None
     if not isinstance(weight, Tensor):
         if not isinstance(weight, Sequence) or isinstance(weight, str):
-            kind = TypeError
-            fail(
-                fn,
-                "weight",
-                "a tensor or sequence of class weights",
-                type(weight).__name__,
-                kind=kind,
-            )
+            expected = "to be a tensor or sequence of class weights"
+            fail(fn, "weight", expected, type(weight).__name__, kind=TypeError)
         weight = torch.as_tensor(weight, dtype=torch.get_default_dtype())
     if weight.is_complex() or weight.dtype == torch.bool:
         fail(fn, "weight", "to hold real class weights", f"dtype {weight.dtype}", kind=TypeError)
@@ -99,9 +95,7 @@ def _check_weight(fn: str, weight: ClassWeight) -> Tensor | None:
     w = weight.detach()
     if not w.is_floating_point():
         w = w.to(torch.get_default_dtype())
-    if w.numel() and not (torch.isfinite(w).all() and (w >= 0).all()):
-        fail(fn, "weight", "to hold finite values >= 0", w.tolist())
-    return w
+    return check_values(fn, "weight", w, low=0.0)
 
 
 def _check_options(
@@ -165,6 +159,7 @@ def _maps(
             "(use activation='sigmoid' for a binary (N, 1, ...) map)",
             shape_str(x.shape),
         )
+    warn_if_probabilities(fn, "logits", x, dim=1 if activation == "softmax" else None)
     t = check_tensor(fn, "target", target)
     dtype = compute_dtype(x.dtype)
     index_shape = (x.shape[0], *x.shape[2:])
@@ -178,14 +173,7 @@ def _maps(
                 "as class indices (N, *spatial) when `ignore_index` is set",
                 f"a one-hot target of shape {shape_str(t.shape)}",
             )
-        g = t.to(dtype)
-        if g.numel() and not bool(((g >= 0) & (g <= 1)).all()):
-            fail(
-                fn,
-                "target",
-                "one-hot (or soft) values in [0, 1]",
-                f"values in [{float(g.min()):g}, {float(g.max()):g}]",
-            )
+        g = check_values(fn, "target", t.to(dtype), low=0.0, high=1.0)
     elif t.dim() == x.dim() - 1 and tuple(t.shape) == index_shape:
         check_labels(fn, "target", t, max(n_ch, 2), ignore_index=ignore_index)
         if ignore_index is not None:
