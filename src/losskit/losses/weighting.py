@@ -162,7 +162,7 @@ class UncertaintyWeighting(nn.Module):
 
     Example:
         >>> weighting = UncertaintyWeighting(num_tasks=2)
-        >>> float(weighting([torch.tensor(2.0), torch.tensor(3.0)]))  # s = 0: plain sum
+        >>> float(weighting([torch.tensor(2.0), torch.tensor(3.0)]).detach())  # s = 0: plain sum
         5.0
     """
 
