@@ -1,0 +1,276 @@
+"""``losskit train | evaluate | predict``.
+
+Every :class:`~losskit.train.config.TrainConfig` key is a ``train`` flag, spelled with
+underscores or dashes (``--lambda_combined 0.7`` or ``--lambda-combined 0.7``); flags override
+``--config FILE.yaml``, which overrides the defaults. Values are validated by the config, so a
+flag and a YAML key give the same error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+from losskit._checks import closest
+
+__all__ = ["add_parser", "load_run"]
+
+_NONE = ("none", "null")
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    from losskit.train.config import TrainConfig
+
+    group = parser.add_argument_group("config keys (override --config)")
+    for name, field in TrainConfig.model_fields.items():
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        default = field.default
+        if field.annotation is bool:
+            group.add_argument(
+                *flags,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"(default: {default})",
+            )
+        else:
+            group.add_argument(
+                *flags,
+                dest=name,
+                metavar=name.upper(),
+                default=argparse.SUPPRESS,
+                help=f"(default: {default})",
+            )
+
+
+def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
+    """Make unknown ``train`` flags an error naming the closest valid flag."""
+    known = [s for a in parser._actions for s in a.option_strings]
+    parse_known_args = parser.parse_known_args
+
+    def strict(args: Any = None, namespace: Any = None) -> Any:
+        ns, extra = parse_known_args(args, namespace)
+        for arg in extra:
+            if arg.startswith("--"):
+                hint = closest(arg.split("=", 1)[0], known)
+                parser.error(f"unknown flag {arg}" + (f" (did you mean {hint}?)" if hint else ""))
+        return ns, extra
+
+    parser.parse_known_args = strict  # type: ignore[method-assign]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from losskit.train.config import TrainConfig
+
+    out: dict[str, Any] = {}
+    for name in TrainConfig.model_fields:
+        if name in vars(args):
+            value = getattr(args, name)
+            out[name] = None if isinstance(value, str) and value.lower() in _NONE else value
+    return out
+
+
+def _train(args: argparse.Namespace) -> int:
+    from losskit.train.config import load_config
+    from losskit.train.loop import NonFiniteLossError, train
+
+    base = args.config
+    if args.resume is not None:
+        run = Path(args.resume)
+        if base is None:
+            base = run / "config.yaml"
+        overrides = {"output_dir": str(run), **_overrides(args)}
+    else:
+        overrides = _overrides(args)
+    config = load_config(base, overrides).with_output_dir()
+    try:
+        train(config, resume=args.resume is not None)
+    except NonFiniteLossError as err:
+        print(f"losskit train: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; continue with: losskit train --resume {config.output_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> tuple[Any, ...]:
+    """``(config, model, objective, data_info)`` of a run folder's ``best.pt`` or ``last.pt``."""
+    import torch
+
+    from losskit.train.checkpoint import load_checkpoint
+    from losskit.train.config import load_config
+    from losskit.train.models import build_model
+    from losskit.train.objective import Objective
+
+    run_dir = Path(run)
+    config = load_config(run_dir / "config.yaml")
+    state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", map_location=device)
+    info = state["data"]
+    # Pretrained weights are in the checkpoint: do not read the file again.
+    model = build_model(
+        config.backbone,
+        info["sample_shape"],
+        info["num_classes"],
+        embedding_dim=config.embedding_dim,
+        hidden_dim=config.hidden_dim,
+        dropout=config.dropout,
+    )
+    model.load_state_dict(state["model"])
+    weight = state["objective"].get("class_weight")
+    objective = Objective(config, info["num_classes"], config.embedding_dim, weight)
+    objective.load_state_dict(state["objective"])
+    return config, model.to(torch.device(device)).eval(), objective.to(device), info
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+
+    from losskit.train.data import load_splits
+    from losskit.train.evaluate import evaluate
+    from losskit.train.tracking import summary_table
+
+    device = _device(args.device)
+    config, model, objective, _ = load_run(args.run, args.checkpoint, device)
+    splits = load_splits(
+        config.dataset,
+        data_dir=config.data_dir,
+        protocol=config.protocol,
+        image_size=config.image_size,
+        seed=config.seed,
+        test_fraction=config.test_fraction,
+    )
+    loader = DataLoader(splits.test, batch_size=max(256, config.batch_size))
+    result = evaluate(
+        model,
+        objective,
+        loader,
+        protocol=splits.protocol,
+        class_names=splits.test_class_names,
+        device=model_device(model),
+        query_mask=splits.test_is_query,
+        seed=config.seed,
+    )
+    print(summary_table(result.metrics, title=f"{args.run} ({args.checkpoint}.pt, test set)"))
+    if result.report:
+        from sklearn.metrics import classification_report
+
+        print(
+            classification_report(
+                result.labels.numpy(),
+                result.predictions.numpy(),  # type: ignore[union-attr]
+                labels=list(range(len(splits.test_class_names))),
+                target_names=[str(c) for c in splits.test_class_names],
+                zero_division=0,
+                digits=4,
+            )
+        )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from losskit._checks import fail
+    from losskit.train.checkpoint import atomic_write
+
+    device = _device(args.device)
+    _, model, objective, info = load_run(args.run, args.checkpoint, device)
+    path = Path(args.input)
+    if not path.is_file():
+        raise FileNotFoundError(f"predict: no input file at {path}")
+    x = torch.from_numpy(np.load(path, allow_pickle=False)).float()
+    shape = tuple(info["sample_shape"])
+    if tuple(x.shape) == shape:
+        x = x.unsqueeze(0)
+    if tuple(x.shape[1:]) != shape:
+        fail("predict", "input", f"of shape (N, {', '.join(map(str, shape))})", tuple(x.shape))
+    if not args.normalized and "input_mean" in info:
+        x = (x - info["input_mean"]) / info["input_std"]
+    names = info["class_names"]
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(x), 1024):
+            features, logits = model(x[start : start + 1024].to(device))
+            scores = objective.scores(features, logits).cpu()
+            top, pred = scores.max(dim=1)
+            for i, (p, s, row) in enumerate(zip(pred.tolist(), top.tolist(), scores.tolist())):
+                extra = [f"{v:.6g}" for v in row] if args.all_scores else []
+                rows.append([start + i, p, names[p], f"{s:.6g}", *extra])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    header = ["index", "prediction", "class_name", "score"]
+    writer.writerow(header + ([f"score_{n}" for n in names] if args.all_scores else []))
+    writer.writerows(rows)
+    data = buf.getvalue().encode("utf-8")
+    atomic_write(args.output, lambda f: f.write(data))
+    if info.get("protocol") == "retrieval":
+        print("note: a retrieval run predicts among its training classes only", file=sys.stderr)
+    print(f"wrote {len(rows)} predictions to {args.output}")
+    return 0
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def model_device(model: Any) -> Any:
+    """The device of a model's first parameter."""
+    return next(model.parameters()).device
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``losskit train``, ``losskit evaluate`` and ``losskit predict``."""
+    p = sub.add_parser(
+        "train",
+        help="train an embedding network with CE / proxy / combined / focal losses",
+        description="Train with a validated config: defaults < --config YAML < flags. "
+        "With no argument: the digits data set, combined loss, about a minute on a CPU.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="a YAML file of config keys")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue the run in folder RUN from checkpoints/last.pt",
+    )
+    _config_flags(p)
+    _suggest_unknown(p)
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="re-evaluate a run's best.pt on its test set")
+    e.add_argument("--run", required=True, help="the run folder")
+    e.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=_evaluate)
+
+    q = sub.add_parser("predict", help="predict classes for samples in a .npy file")
+    q.add_argument("--run", required=True, help="the run folder")
+    q.add_argument("--input", required=True, help="X.npy: (N, *sample_shape) raw samples")
+    q.add_argument("--output", required=True, help="the CSV file to write")
+    q.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    q.add_argument(
+        "--normalized",
+        action="store_true",
+        help="the input is already standardised (skip the run's input statistics)",
+    )
+    q.add_argument(
+        "--all-scores",
+        "--all_scores",
+        dest="all_scores",
+        action="store_true",
+        help="also write every class's score",
+    )
+    q.add_argument("--device", default="auto")
+    q.set_defaults(func=_predict)

@@ -1,0 +1,290 @@
+"""The trainer's configuration: one validated object, from YAML and command-line flags.
+
+Precedence: defaults < ``--config FILE.yaml`` < flags (``--lambda_combined 0.7`` or
+``--lambda-combined 0.7``). Every problem is reported before any work starts, in the project's
+one message style, e.g. ``"config: expected `lambda_combined` in [0, 1], got 1.5"`` or
+``"config: unknown key `lamda_combined` (did you mean `lambda_combined`?)"``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from losskit._checks import check_number, closest
+from losskit.train.checkpoint import atomic_write
+
+__all__ = [
+    "BACKBONES",
+    "LOSS_TYPES",
+    "PROXY_TYPES",
+    "ConfigError",
+    "TrainConfig",
+    "load_config",
+    "save_config",
+]
+
+LOSS_TYPES: tuple[str, ...] = ("CE", "proxy", "combined", "focal")
+PROXY_TYPES: tuple[str, ...] = (
+    "ProxyAnchorLoss",
+    "FocalStyleProxyAnchorLoss",
+    "MultiProxyAnchorLoss",
+)
+BACKBONES: tuple[str, ...] = ("auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50")
+_FN = "config"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, found before any work starts."""
+
+
+def _choice(arg: str, value: object, choices: tuple[str, ...]) -> str:
+    """Case-insensitive choice (``ce`` -> ``CE``); the error names the closest valid one."""
+    if isinstance(value, str):
+        for c in choices:
+            if c.lower() == value.lower():
+                return c
+    listed = ", ".join(repr(c) for c in choices)
+    hint = closest(value, choices) if isinstance(value, str) else None
+    suggestion = f" (did you mean {hint!r}?)" if hint else ""
+    raise ValueError(f"{_FN}: expected `{arg}` one of {listed}, got {value!r}{suggestion}")
+
+
+class TrainConfig(BaseModel):
+    """Every key of ``losskit train`` (YAML and CLI), with its default.
+
+    The defaults train the scikit-learn ``digits`` data set with the combined objective in well
+    under a minute on two CPU cores (see ``benchmarks/trainer_quality.py`` for the measurements
+    they come from).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # -- objective (DESIGN §4) ------------------------------------------------------------------
+    loss_type: Literal["CE", "proxy", "combined", "focal"] = "combined"
+    proxy_type: Literal["ProxyAnchorLoss", "FocalStyleProxyAnchorLoss", "MultiProxyAnchorLoss"] = (
+        "ProxyAnchorLoss"
+    )
+    proxy_alpha: float = 32.0
+    proxy_delta: float = 0.1
+    proxy_pos_gamma: float = 2.0
+    proxy_neg_gamma: float = 2.0
+    proxies_per_class: int = 3
+    lambda_combined: float = 0.5
+    focal_gamma: float = 2.0
+    class_weighted: bool = False
+    # -- data -------------------------------------------------------------------------------------
+    dataset: str = "digits"
+    data_dir: str | None = None
+    protocol: Literal["classification", "retrieval"] | None = None
+    image_size: int = 224
+    test_fraction: float = 0.2
+    sampler: Literal["random", "balanced", "m_per_class"] = "random"
+    m_per_class: int = 4
+    num_workers: int = 0
+    # -- model ------------------------------------------------------------------------------------
+    backbone: Literal["auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50"] = "auto"
+    pretrained_weights: str | None = None
+    embedding_dim: int = 64
+    hidden_dim: int = 256
+    dropout: float = 0.1
+    # -- optimisation ---------------------------------------------------------------------------
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    proxy_lr_multiplier: float = 100.0
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 0
+    grad_clip: float | None = 5.0
+    amp: bool = False
+    # -- run --------------------------------------------------------------------------------------
+    seed: int = 0
+    device: str = "auto"
+    output_dir: str | None = None
+    eval_every: int = 1
+    quiet: bool = False
+
+    # -- validation -------------------------------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in cls.model_fields:
+                    hint = closest(str(key), cls.model_fields)
+                    suggestion = f" (did you mean `{hint}`?)" if hint else ""
+                    raise ValueError(f"{_FN}: unknown key `{key}`{suggestion}")
+        return data
+
+    @field_validator("loss_type", mode="before")
+    @classmethod
+    def _loss_type(cls, v: object) -> str:
+        return _choice("loss_type", v, LOSS_TYPES)
+
+    @field_validator("proxy_type", mode="before")
+    @classmethod
+    def _proxy_type(cls, v: object) -> str:
+        return _choice("proxy_type", v, PROXY_TYPES)
+
+    @field_validator("backbone", mode="before")
+    @classmethod
+    def _backbone(cls, v: object) -> str:
+        return _choice("backbone", v, BACKBONES)
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler(cls, v: object) -> str:
+        return _choice("sampler", v, ("random", "balanced", "m_per_class"))
+
+    @field_validator("lr_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, v: object) -> str:
+        return _choice("lr_schedule", v, ("cosine", "constant"))
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, v: object) -> str | None:
+        return None if v is None else _choice("protocol", v, ("classification", "retrieval"))
+
+    @field_validator("lambda_combined", "test_fraction", "dropout")
+    @classmethod
+    def _unit_interval(cls, v: float, info: Any) -> float:
+        high_open = info.field_name in ("test_fraction", "dropout")
+        low_open = info.field_name == "test_fraction"
+        return check_number(
+            _FN, info.field_name, v, low=0, high=1, low_open=low_open, high_open=high_open
+        )
+
+    @field_validator("proxy_alpha", "lr", "proxy_lr_multiplier")
+    @classmethod
+    def _positive(cls, v: float, info: Any) -> float:
+        return check_number(_FN, info.field_name, v, low=0, low_open=True)
+
+    @field_validator(
+        "proxy_delta", "proxy_pos_gamma", "proxy_neg_gamma", "focal_gamma", "weight_decay"
+    )
+    @classmethod
+    def _non_negative(cls, v: float, info: Any) -> float:
+        return check_number(_FN, info.field_name, v, low=0)
+
+    @field_validator("grad_clip")
+    @classmethod
+    def _clip(cls, v: float | None) -> float | None:
+        return None if v is None else check_number(_FN, "grad_clip", v, low=0, low_open=True)
+
+    @field_validator(
+        "epochs",
+        "batch_size",
+        "embedding_dim",
+        "hidden_dim",
+        "proxies_per_class",
+        "eval_every",
+        "image_size",
+    )
+    @classmethod
+    def _at_least_one(cls, v: int, info: Any) -> int:
+        if v < 1:
+            raise ValueError(f"{_FN}: expected `{info.field_name}` to be an integer >= 1, got {v}")
+        return v
+
+    @field_validator("m_per_class")
+    @classmethod
+    def _m(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"{_FN}: expected `m_per_class` to be an integer >= 2, got {v}")
+        return v
+
+    @field_validator("warmup_epochs", "num_workers")
+    @classmethod
+    def _non_negative_int(cls, v: int, info: Any) -> int:
+        if v < 0:
+            raise ValueError(f"{_FN}: expected `{info.field_name}` to be an integer >= 0, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError(
+                f"{_FN}: expected `warmup_epochs` < epochs ({self.epochs}), "
+                f"got {self.warmup_epochs}"
+            )
+        if self.sampler == "m_per_class" and self.batch_size % self.m_per_class:
+            raise ValueError(
+                f"{_FN}: expected `batch_size` divisible by m_per_class ({self.m_per_class}) "
+                f"with sampler 'm_per_class', got {self.batch_size}"
+            )
+        return self
+
+    # -- derived ----------------------------------------------------------------------------------
+    @property
+    def uses_proxies(self) -> bool:
+        """Whether the objective has a proxy loss (``proxy`` or ``combined``)."""
+        return self.loss_type in ("proxy", "combined")
+
+    @property
+    def uses_logits(self) -> bool:
+        """Whether the objective trains the classifier head (``CE``, ``focal``, ``combined``)."""
+        return self.loss_type != "proxy"
+
+    def with_output_dir(self, now: _dt.datetime | None = None) -> TrainConfig:
+        """A copy whose ``output_dir`` is set: ``runs/<timestamp>-<loss_type>`` by default."""
+        if self.output_dir is not None:
+            return self
+        stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+        return self.model_copy(
+            update={"output_dir": str(Path("runs") / f"{stamp}-{self.loss_type}")}
+        )
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, ValueError | TypeError):
+            lines.append(str(cause))
+        else:
+            where = ".".join(str(p) for p in e["loc"]) or "config"
+            lines.append(f"{_FN}: expected `{where}` {e['msg'].lower()}, got {e['input']!r}")
+    return "; ".join(dict.fromkeys(lines))
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """Build the config: defaults, then the YAML file at ``path``, then ``overrides``.
+
+    Raises:
+        ConfigError: an unknown key (with the closest valid one), a value out of range, an unknown
+            ``loss_type`` / ``proxy_type``, or a YAML file that is not a mapping.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"{_FN}: no config file at {p}")
+        with p.open(encoding="utf-8") as f:
+            loaded = yaml.safe_load(f)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{_FN}: expected `{p}` to hold a mapping of keys, got {type(loaded).__name__}"
+            )
+        data.update(loaded or {})
+    data.update(overrides or {})
+    try:
+        return TrainConfig(**data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> None:
+    """Write the resolved config as YAML, atomically."""
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))

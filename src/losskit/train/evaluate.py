@@ -1,0 +1,219 @@
+"""Evaluation: classification metrics, retrieval metrics and the model pass that feeds them.
+
+Classification (same classes in train and test): accuracy, macro-F1, the per-class report and the
+confusion matrix (scikit-learn), plus Recall@K of the test embeddings. Retrieval (unseen test
+classes): Recall@1/2/4/8, MAP@R and NMI.
+
+Retrieval definitions (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020): neighbours
+by cosine similarity; each test sample queries the other test samples (or, where the data set
+defines queries and a gallery, each query searches the gallery). ``Recall@K`` is the fraction of
+queries with a same-class sample among their K nearest neighbours; ``MAP@R`` averages
+``1/R Σ_{i≤R} P(i)·rel(i)`` over queries, ``R`` being the number of same-class gallery samples.
+Queries without any same-class gallery sample are left out of both. Neighbours come from chunked
+matrix products: at most ``chunk_size × N`` similarities exist at a time, never ``N × N``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+__all__ = [
+    "EvalResult",
+    "classification_metrics",
+    "confusion_figure",
+    "embed",
+    "evaluate",
+    "nmi",
+    "retrieval_metrics",
+]
+
+RECALL_KS: tuple[int, ...] = (1, 2, 4, 8)
+_SIMILARITY_BUDGET = 1 << 24  # similarities held at once (64 MiB in float32)
+
+
+@dataclass
+class EvalResult:
+    """What one evaluation found: scalar ``metrics`` and what the figures and reports need."""
+
+    metrics: dict[str, float]
+    features: Tensor
+    labels: Tensor
+    predictions: Tensor | None = None
+    confusion: np.ndarray | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def embed(
+    model: torch.nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: bool = False
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``features (N, D)``, ``logits (N, C)`` (float32, CPU) and ``labels (N,)`` of a loader."""
+    was_training = model.training
+    model.eval()
+    feats, logits, labels = [], [], []
+    for x, y in loader:
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            f, z = model(x.to(device, non_blocking=True))
+        feats.append(f.float().cpu())
+        logits.append(z.float().cpu())
+        labels.append(torch.as_tensor(y))
+    model.train(was_training)
+    return torch.cat(feats), torch.cat(logits), torch.cat(labels).long()
+
+
+def retrieval_metrics(
+    features: Tensor,
+    labels: Tensor,
+    ks: Sequence[int] = RECALL_KS,
+    *,
+    query_mask: Tensor | None = None,
+    map_at_r: bool = True,
+    chunk_size: int | None = None,
+) -> dict[str, float]:
+    """``recall_at_<k>`` for each ``k`` and ``map_at_r``, by cosine k-NN in chunks.
+
+    Args:
+        features: ``(N, D)`` embeddings.
+        labels: ``(N,)`` class of each embedding.
+        ks: the K of each Recall@K.
+        query_mask: optional ``(N,)`` bool; ``True`` rows query the ``False`` rows (a gallery).
+            Without it every row queries all the others.
+        map_at_r: also compute MAP@R (its neighbour list is as long as the largest class).
+        chunk_size: queries per matrix product; by default so that a chunk holds at most 2**24
+            similarities.
+
+    Returns:
+        ``{"recall_at_1": ..., ..., "map_at_r": ...}``; ``nan`` where no query has a positive.
+    """
+    x = F.normalize(features.float(), dim=1)
+    labels = labels.long()
+    if query_mask is None:
+        q_idx = torch.arange(len(labels))
+        gallery, g_labels, exclude_self = x, labels, True
+    else:
+        q_idx = torch.nonzero(query_mask).flatten()
+        gallery, g_labels, exclude_self = x[~query_mask], labels[~query_mask], False
+    # R of each query: same-class gallery samples (minus itself when it is in the gallery).
+    counts = torch.bincount(g_labels, minlength=int(labels.max()) + 1)
+    r = counts[labels[q_idx]] - int(exclude_self)
+    needed = max(max(ks), int(r.max()) if map_at_r and len(r) else 0)
+    k_max = max(min(needed, len(g_labels) - int(exclude_self)), 1)
+    chunk = chunk_size or max(1, _SIMILARITY_BUDGET // max(len(g_labels), 1))
+    found = {k: 0 for k in ks}
+    ap_sum, n_valid = 0.0, 0
+    for start in range(0, len(q_idx), chunk):
+        rows = q_idx[start : start + chunk]
+        sims = x[rows] @ gallery.T
+        if exclude_self:
+            sims[torch.arange(len(rows)), rows] = -float("inf")
+        top = sims.topk(k_max, dim=1).indices  # self is at -inf, never among them
+        hits = g_labels[top] == labels[rows, None]
+        rr = r[start : start + chunk]
+        valid = rr > 0
+        for k in ks:
+            found[k] += int(hits[valid, :k].any(dim=1).sum())
+        if map_at_r:
+            rank = torch.arange(1, hits.shape[1] + 1)
+            within = rank[None, :] <= rr[:, None]
+            rel = (hits & within).float()
+            precision = rel.cumsum(dim=1) / rank
+            ap = (precision * rel).sum(dim=1) / rr.clamp(min=1)
+            ap_sum += float(ap[valid].sum())
+        n_valid += int(valid.sum())
+    denom = n_valid if n_valid else float("nan")
+    out = {f"recall_at_{k}": found[k] / denom for k in ks}
+    if map_at_r:
+        out["map_at_r"] = ap_sum / denom
+    return out
+
+
+def nmi(features: Tensor, labels: Tensor, *, seed: int = 0) -> float:
+    """NMI between the classes and a k-means clustering (k = number of classes) of the
+    L2-normalised features (scikit-learn ``KMeans`` and ``normalized_mutual_info_score``)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    y = labels.numpy()
+    k = len(np.unique(y))
+    x = F.normalize(features.float(), dim=1).numpy()
+    clusters = KMeans(n_clusters=k, n_init=1 if k > 100 else 3, random_state=seed).fit_predict(x)
+    return float(normalized_mutual_info_score(y, clusters))
+
+
+def classification_metrics(
+    labels: Tensor, predictions: Tensor, class_names: Sequence[str]
+) -> tuple[dict[str, float], np.ndarray, dict[str, Any]]:
+    """Accuracy, macro-F1, the confusion matrix and the per-class report (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+    y, p = labels.numpy(), predictions.numpy()
+    classes = list(range(len(class_names)))
+    metrics = {
+        "accuracy": float(accuracy_score(y, p)),
+        "macro_f1": float(f1_score(y, p, labels=classes, average="macro", zero_division=0)),
+    }
+    cm = confusion_matrix(y, p, labels=classes)
+    report = classification_report(
+        y,
+        p,
+        labels=classes,
+        target_names=[str(c) for c in class_names],
+        zero_division=0,
+        output_dict=True,
+    )
+    return metrics, cm, report
+
+
+def evaluate(
+    model: torch.nn.Module,
+    objective: torch.nn.Module,
+    loader: DataLoader[Any],
+    *,
+    protocol: str,
+    class_names: Sequence[str],
+    device: torch.device,
+    query_mask: Tensor | None = None,
+    amp: bool = False,
+    seed: int = 0,
+) -> EvalResult:
+    """Run the model over ``loader`` and compute the metrics of ``protocol``."""
+    features, logits, labels = embed(model, loader, device, amp=amp)
+    if protocol == "retrieval":
+        metrics = retrieval_metrics(features, labels, query_mask=query_mask)
+        metrics["nmi"] = nmi(features, labels, seed=seed)
+        return EvalResult(metrics, features, labels)
+    proxies = getattr(objective, "proxies", None)
+    on = proxies.device if proxies is not None else torch.device("cpu")
+    scores = objective.scores(features.to(on), logits.to(on)).cpu()  # type: ignore[operator]
+    predictions = scores.argmax(dim=1)
+    metrics, cm, report = classification_metrics(labels, predictions, class_names)
+    metrics.update(retrieval_metrics(features, labels, map_at_r=False))
+    return EvalResult(metrics, features, labels, predictions, cm, report)
+
+
+def confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> Any:
+    """A matplotlib figure of the confusion matrix (scikit-learn ``ConfusionMatrixDisplay``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    n = len(class_names)
+    size = min(4 + 0.35 * n, 20)
+    fig, ax = plt.subplots(figsize=(size, size))
+    names = [str(c) for c in class_names] if n <= 50 else None
+    ConfusionMatrixDisplay(confusion, display_labels=names).plot(
+        ax=ax, include_values=n <= 20, colorbar=False, xticks_rotation="vertical"
+    )
+    ax.set_title("Confusion matrix (test)")
+    fig.tight_layout()
+    return fig

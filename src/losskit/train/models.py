@@ -1,0 +1,231 @@
+"""The trainer's network: a backbone, an embedding head and a linear classifier head.
+
+``EmbeddingNet(x) -> (features (B, D), logits (B, C))``. The backbone is chosen by name or, with
+``"auto"``, by the rank of one sample: ``(L,)`` -> MLP, ``(C, L)`` -> residual 1-D CNN,
+``(C, H, W)`` -> small 2-D CNN. ``resnet18`` / ``resnet50`` come from torchvision (the ``vision``
+extra) with weights from a local file. Proxies are not here: they belong to the proxy loss.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from losskit._checks import fail
+
+__all__ = ["EmbeddingNet", "build_backbone", "build_model", "resolve_backbone"]
+
+_FN = "build_model"
+
+
+def resolve_backbone(name: str, sample_shape: Sequence[int]) -> str:
+    """The concrete backbone for ``name``; ``"auto"`` picks by the rank of ``sample_shape``."""
+    if name != "auto":
+        return name
+    by_rank = {1: "mlp", 2: "cnn1d", 3: "cnn2d"}
+    if len(sample_shape) not in by_rank:
+        fail(_FN, "sample shape", "(L,), (C, L) or (C, H, W)", tuple(sample_shape))
+    return by_rank[len(sample_shape)]
+
+
+class MLP(nn.Module):
+    """Two hidden layers with batch norm, for vectors ``(B, L)``."""
+
+    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.out_features = hidden
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))
+
+
+class _Residual1d(nn.Module):
+    """Pre-activation-free basic block: conv-bn-relu-conv-bn plus a projected skip."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(cin, cout, 3, stride, 1, bias=False),
+            nn.BatchNorm1d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(cout, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm1d(cout),
+        )
+        self.skip = (
+            nn.Identity()
+            if cin == cout and stride == 1
+            else nn.Sequential(nn.Conv1d(cin, cout, 1, stride, bias=False), nn.BatchNorm1d(cout))
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class CNN1d(nn.Module):
+    """A small residual 1-D CNN for signals ``(B, C, L)``, globally average-pooled."""
+
+    def __init__(self, channels: int, width: int = 32) -> None:
+        super().__init__()
+        self.out_features = 4 * width
+        self.net = nn.Sequential(
+            nn.Conv1d(channels, width, 7, 1, 3, bias=False),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            _Residual1d(width, width, 1),
+            _Residual1d(width, 2 * width, 2),
+            _Residual1d(2 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+class CNN2d(nn.Module):
+    """A small 2-D CNN for images ``(B, C, H, W)``; large images get a strided stem first."""
+
+    def __init__(self, channels: int, size: int, width: int = 32) -> None:
+        super().__init__()
+        self.out_features = 4 * width
+        # Bring large inputs down to about 32 pixels cheaply before the main stages.
+        stem: list[nn.Module] = []
+        while size > 32:
+            stem.append(_conv_bn(channels if not stem else width, width, 2))
+            size = math.ceil(size / 2)
+        cin = width if stem else channels
+        self.net = nn.Sequential(
+            *stem,
+            _conv_bn(cin, width),
+            _conv_bn(width, 2 * width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv_bn(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ResNet(nn.Module):
+    """A torchvision ResNet without its classifier; 1-channel input is repeated to 3."""
+
+    def __init__(self, name: str, weights: str | os.PathLike[str] | None) -> None:
+        super().__init__()
+        try:
+            from torchvision import models  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise ImportError(
+                f"backbone {name!r} needs torchvision: pip install 'losskit[vision]'"
+            ) from None
+        net = getattr(models, name)(weights=None)
+        if weights is not None:
+            path = Path(weights)
+            if not path.is_file():
+                raise FileNotFoundError(f"{_FN}: no pretrained weights file at {path}")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+            net.load_state_dict(state, strict=False)
+        self.out_features = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, *x.shape[2:])
+        return self.net(x)
+
+
+def build_backbone(
+    name: str,
+    sample_shape: Sequence[int],
+    *,
+    hidden_dim: int = 256,
+    dropout: float = 0.1,
+    weights: str | os.PathLike[str] | None = None,
+) -> nn.Module:
+    """The backbone ``name`` for samples of ``sample_shape``; it has an ``out_features`` attribute.
+
+    Raises:
+        ValueError: the backbone does not fit the rank of the samples.
+        ImportError: a ResNet without torchvision installed.
+    """
+    shape = tuple(int(s) for s in sample_shape)
+    name = resolve_backbone(name, shape)
+    needs = {"mlp": (1,), "cnn1d": (2,), "cnn2d": (3,), "resnet18": (3,), "resnet50": (3,)}
+    if len(shape) not in needs[name]:
+        layouts = {1: "(L,)", 2: "(C, L)", 3: "(C, H, W)"}
+        fail(_FN, "samples", f"of shape {layouts[needs[name][0]]} for backbone {name!r}", shape)
+    if name == "mlp":
+        return MLP(shape[0], hidden_dim, dropout)
+    if name == "cnn1d":
+        return CNN1d(shape[0])
+    if name == "cnn2d":
+        return CNN2d(shape[0], max(shape[1:]))
+    return ResNet(name, weights)
+
+
+class EmbeddingNet(nn.Module):
+    """Backbone -> embedding head (``features``) -> linear classifier head (``logits``).
+
+    Args:
+        backbone: any module with an ``out_features`` attribute.
+        embedding_dim: ``D``, the size of ``features``.
+        num_classes: ``C``, the size of ``logits``.
+
+    Returns (forward): ``features (Tensor[B, D])`` and ``logits (Tensor[B, C])``.
+    """
+
+    def __init__(self, backbone: nn.Module, embedding_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        width = int(backbone.out_features)  # type: ignore[arg-type]
+        self.embedding = nn.Linear(width, embedding_dim)
+        self.classifier = nn.Linear(embedding_dim, num_classes)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.embedding(self.backbone(x))
+        return features, self.classifier(features)
+
+    def freeze_backbone(self, frozen: bool) -> None:
+        """Freeze (or unfreeze) the backbone's parameters, for warm-up epochs."""
+        for p in self.backbone.parameters():
+            p.requires_grad_(not frozen)
+
+
+def build_model(
+    backbone: str,
+    sample_shape: Sequence[int],
+    num_classes: int,
+    *,
+    embedding_dim: int,
+    hidden_dim: int = 256,
+    dropout: float = 0.1,
+    weights: str | os.PathLike[str] | None = None,
+) -> EmbeddingNet:
+    """An :class:`EmbeddingNet` with the named backbone (see :func:`build_backbone`)."""
+    net = build_backbone(
+        backbone, sample_shape, hidden_dim=hidden_dim, dropout=dropout, weights=weights
+    )
+    return EmbeddingNet(net, embedding_dim, num_classes)
