@@ -17,7 +17,7 @@ from losskit import __version__
 __all__ = ["main"]
 
 # Modules that contribute commands, in the order ``losskit --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("losskit.registry_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("losskit.train.cli", "losskit.registry_cli", "losskit.guide_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
