@@ -17,7 +17,11 @@ from losskit import __version__
 __all__ = ["main"]
 
 # Modules that contribute commands, in the order ``losskit --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("losskit.train.cli", "losskit.registry_cli", "losskit.guide_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "losskit.train.cli",
+    "losskit.registry_cli",
+    "losskit.guide_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
