@@ -13,6 +13,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from losskit.train.data import DATASETS, default_protocol, load_image, load_splits
+from losskit.train.data import arrays as data_arrays
 from losskit.train.data._core import stratified_split
 from losskit.train.data.arrays import read_idx
 
@@ -213,6 +214,15 @@ def test_npy_ranks_and_standardization(tmp_path, sample_shape):
     for split in ("train", "test"):
         raw = torch.from_numpy(arrays[f"{split}_data"])
         torch.testing.assert_close(splits.normalize(raw), items(getattr(splits, split))[0])
+
+
+def test_npy_statistics_in_chunks_match_numpy(tmp_path, monkeypatch):
+    arrays = write_npy(tmp_path, (2, 7))
+    monkeypatch.setattr(data_arrays, "_CHUNK", 20)  # 20 elements: one sample per chunk
+    splits = load_splits("npy", data_dir=tmp_path)
+    raw = arrays["train_data"].astype(np.float64)
+    np.testing.assert_allclose(splits.input_mean.numpy(), raw.mean((0, 2))[:, None], rtol=1e-6)
+    np.testing.assert_allclose(splits.input_std.numpy(), raw.std((0, 2))[:, None], rtol=1e-6)
 
 
 def test_npy_without_standardization_keeps_values(tmp_path):

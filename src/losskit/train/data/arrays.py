@@ -28,18 +28,35 @@ _SHAPES = "(N, L), (N, C, L) or (N, C, H, W)"
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+# Elements per chunk when summing squared deviations (bounds the float64 scratch memory).
+_CHUNK = 1 << 22
+
+
 def _statistics(x: np.ndarray, unit: float, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of the raw training samples, shaped to broadcast against one sample."""
+    """Mean and std (float32) of the raw training samples, shaped to broadcast against one."""
     sample_rank = x.ndim - 1
     if not standardize:
         shape = (1,) * sample_rank
-        return np.zeros(shape), np.full(shape, unit)
+        return np.zeros(shape, np.float32), np.full(shape, unit, np.float32)
     # Per feature for vectors, per channel (over samples and positions) otherwise.
     axes = (0,) if sample_rank == 1 else (0, *range(2, x.ndim))
-    mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)[0]
-    std = x.std(axis=axes, dtype=np.float64, keepdims=True)[0]
+    mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
+    rows = max(1, _CHUNK // max(1, x[0].size))
+    squares = sum(
+        np.square(x[i : i + rows] - mean).sum(axis=axes, keepdims=True)
+        for i in range(0, x.shape[0], rows)
+    )
+    std = np.sqrt(squares / (x.size // mean.size))
     std = np.where(std < 1e-6 * unit, unit, std)
-    return mean, std
+    return mean[0].astype(np.float32), std[0].astype(np.float32)
+
+
+def _standardized(raw: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Tensor:
+    """``(raw - mean) / std`` as a float32 tensor, without float64 copies."""
+    out = raw.astype(np.float32)
+    out -= mean
+    out /= std
+    return torch.from_numpy(out)
 
 
 def array_pool(
@@ -58,14 +75,10 @@ def array_pool(
     ) -> tuple[ArrayDataset, ArrayDataset, tuple[Tensor, Tensor]]:
         train_x = x[train_idx]
         mean, std = _statistics(train_x, unit, standardize)
-
-        def tensor(raw: np.ndarray) -> Tensor:
-            return torch.from_numpy(((raw - mean) / std).astype(np.float32))
-
         return (
-            ArrayDataset(tensor(train_x), torch.from_numpy(train_y)),
-            ArrayDataset(tensor(x[test_idx]), torch.from_numpy(test_y)),
-            (torch.from_numpy(mean).float(), torch.from_numpy(std).float()),
+            ArrayDataset(_standardized(train_x, mean, std), torch.from_numpy(train_y)),
+            ArrayDataset(_standardized(x[test_idx], mean, std), torch.from_numpy(test_y)),
+            (torch.from_numpy(mean), torch.from_numpy(std)),
         )
 
     return Pool(

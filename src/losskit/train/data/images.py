@@ -130,9 +130,12 @@ def _image_pool(
 
 def _read_rows(name: str, path: Path, columns: int, *, header: int = 0) -> list[list[str]]:
     """The rows of a whitespace-separated text file, each split into ``columns`` fields
-    (the last keeps any spaces), after ``header`` lines."""
+    (the last keeps inner spaces), after ``header`` lines."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        fail(name, path.name, "to be a UTF-8 text file", f"{err} ({path})")
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines[header:], start=header + 1):
         if not line.strip():
             continue
@@ -144,7 +147,7 @@ def _read_rows(name: str, path: Path, columns: int, *, header: int = 0) -> list[
                 f"{columns} fields per line",
                 f"{line!r} on line {number} of {path}",
             )
-        rows.append(fields)
+        rows.append([*fields[:-1], fields[-1].strip()])
     if not rows:
         fail(name, path.name, "at least one line of data", f"an empty file {path}")
     return rows
@@ -222,7 +225,7 @@ def cub200_pool(data_dir: str | Path | None, image_size: int) -> Pool:
     class_ids = [_int(name, files[1], _lookup(name, files[1], labels, i)) for i in ids]
     for c in set(class_ids):
         _lookup(name, files[2], classes, c)
-    is_test = [_lookup(name, files[3], split, i).strip() == "0" for i in ids]
+    is_test = [_lookup(name, files[3], split, i) == "0" for i in ids]
     paths = [str(base / "images" / images[i]) for i in ids]
     return _image_pool(
         name,
@@ -310,12 +313,12 @@ def inshop_pool(data_dir: str | Path | None, image_size: int) -> Pool:
     rows = _read_rows(name, f, 3, header=2)
     statuses = {"train", "query", "gallery"}
     for image, _, status in rows:
-        if status.strip() not in statuses:
+        if status not in statuses:
             fail(name, f.name, "status train, query or gallery", f"{status!r} for {image} in {f}")
     base = next((b for b in (root, root / "Img") if (b / rows[0][0]).is_file()), root)
     paths = [str(base / image) for image, _, _ in rows]
     keys: list[object] = [item for _, item, _ in rows]
-    is_test = [status.strip() != "train" for _, _, status in rows]
+    is_test = [status != "train" for _, _, status in rows]
     _disjoint(name, keys, is_test, f.name)
     return _image_pool(
         name,
@@ -325,5 +328,5 @@ def inshop_pool(data_dir: str | Path | None, image_size: int) -> Pool:
         image_size,
         is_test=np.asarray(is_test),
         split_by_class=True,
-        is_query=np.asarray([status.strip() == "query" for _, _, status in rows]),
+        is_query=np.asarray([status == "query" for _, _, status in rows]),
     )
