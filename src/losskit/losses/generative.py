@@ -242,7 +242,9 @@ def gradient_penalty(
         scores = check_tensor(fn, "critic(x̂)", critic(mixed))
         if scores.numel() != batch:
             fail(fn, "critic(x̂)", f"one score per sample ({batch})", shape_str(scores.shape))
-        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True, allow_unused=True)
+        grad = None
+        if scores.requires_grad:
+            (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True, allow_unused=True)
     if grad is None:
         fail(fn, "critic", "scores that depend on its input", "scores independent of it")
     norm = torch.linalg.vector_norm(upcast(grad).reshape(batch, -1), dim=1)
