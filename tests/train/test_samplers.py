@@ -105,6 +105,35 @@ def test_m_per_class_small_data_gives_one_batch():
     assert len(_batches(sampler)) == 1
 
 
+@pytest.mark.parametrize("kind", ["balanced", "m_per_class"])
+def test_replicas_take_disjoint_blocks_of_one_shared_draw(kind):
+    labels = torch.arange(50) % 5
+    orders = [
+        list(
+            make_sampler(kind, labels, batch_size=4, m_per_class=2, seed=5, num_replicas=3, rank=r)
+        )
+        for r in range(3)
+    ]
+    block = 4 if kind == "m_per_class" else 1
+    assert len({len(o) for o in orders}) == 1 and orders[0] != orders[1]
+    # Interleaving the ranks' blocks (batches, or single indices) gives one shared draw.
+    interleaved = [
+        i
+        for start in range(0, len(orders[0]), block)
+        for o in orders
+        for i in o[start : start + block]
+    ]
+    if kind == "balanced":
+        assert len(orders[0]) == 17  # ceil(50 / 3)
+        generator = torch.Generator().manual_seed(5)
+        weights = 1.0 / torch.bincount(labels).double()[labels]
+        assert interleaved == torch.multinomial(weights, 51, True, generator=generator).tolist()
+    else:
+        # 50 // (4 * 3) = 4 batches each: the 12 batches one process draws for 50 // 4 = 12.
+        assert len(orders[0]) == 16
+        assert interleaved == list(MPerClassSampler(labels, batch_size=4, m=2, seed=5))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "labels", "error", "match"),
     [
@@ -155,6 +184,18 @@ def test_m_per_class_small_data_gives_one_batch():
             torch.tensor([], dtype=torch.long),
             ValueError,
             r"expected `labels` at least one label, got none",
+        ),
+        (
+            {"kind": "balanced", "num_replicas": 2, "rank": 2},
+            IMBALANCED,
+            ValueError,
+            r"ClassBalancedSampler: expected `rank` in \[0, 1\] \(num_replicas=2\), got 2",
+        ),
+        (
+            {"kind": "m_per_class", "num_replicas": 0},
+            IMBALANCED,
+            ValueError,
+            r"MPerClassSampler: expected `num_replicas` to be an integer >= 1, got 0",
         ),
     ],
 )

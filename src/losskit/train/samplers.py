@@ -41,6 +41,14 @@ def class_counts(labels: Tensor, num_classes: int | None = None) -> Tensor:
     return torch.bincount(labels, minlength=num_classes or 0)
 
 
+def _check_replicas(fn: str, num_replicas: int, rank: int) -> None:
+    """``num_replicas >= 1`` processes, ``rank`` one of them."""
+    check_int(fn, "num_replicas", num_replicas, low=1)
+    check_int(fn, "rank", rank, low=0)
+    if rank >= num_replicas:
+        fail(fn, "rank", f"in [0, {num_replicas - 1}] (num_replicas={num_replicas})", rank)
+
+
 def _check_labels(fn: str, labels: object) -> Tensor:
     """1-D, non-empty, non-negative integer labels, on the CPU."""
     t = check_labels(fn, "labels", labels)
@@ -53,43 +61,79 @@ def _check_labels(fn: str, labels: object) -> Tensor:
 
 
 class _SeededSampler(Sampler[int]):
-    """A sampler whose order depends only on ``seed`` and the epoch set by :meth:`set_epoch`."""
+    """A sampler whose order depends only on ``seed`` and the epoch set by :meth:`set_epoch`.
 
-    def __init__(self, labels: Tensor, seed: int) -> None:
+    The whole epoch is drawn as ``blocks * num_replicas`` blocks of ``block`` indices (a block is
+    one index or one batch) identically on every process; replica ``rank`` takes every
+    ``num_replicas``-th block, so the processes of a distributed run see disjoint draws.
+    """
+
+    def __init__(
+        self,
+        fn: str,
+        labels: Tensor,
+        *,
+        seed: int,
+        block: int,
+        blocks: int,
+        num_replicas: int,
+        rank: int,
+    ) -> None:
+        check_int(fn, "seed", seed, low=0)
         self.labels = labels
         self.seed = seed
         self.epoch = 0
+        self.block = block
+        self.blocks = blocks
+        self.num_replicas = num_replicas
+        self.rank = rank
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of ``epoch`` on the next iteration."""
         self.epoch = epoch
 
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed + self.epoch)
+    def __len__(self) -> int:
+        return self.blocks * self.block
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = self._draw(generator, self.blocks * self.num_replicas)
+        mine = drawn.view(-1, self.block)[self.rank :: self.num_replicas]
+        return iter(mine.reshape(-1).tolist())
+
+    def _draw(self, generator: torch.Generator, blocks: int) -> Tensor:
+        """``blocks * block`` indices of the whole epoch."""
+        raise NotImplementedError
 
 
 class ClassBalancedSampler(_SeededSampler):
     """Draws ``N`` indices with replacement so that every class is equally likely.
 
     Sample ``i`` of class ``c`` has probability ``1 / (K · n_c)`` (``K`` classes present), so a
-    batch holds each class ``B / K`` times on average whatever the imbalance.
+    batch holds each class ``B / K`` times on average whatever the imbalance. With
+    ``num_replicas > 1`` each process draws ``ceil(N / num_replicas)``.
 
     Args:
         labels (Tensor[N]): class index of each sample.
         seed: base seed of the order.
+        num_replicas, rank: the number of processes of a distributed run, and this one's rank.
     """
 
-    def __init__(self, labels: Tensor, *, seed: int = 0) -> None:
-        super().__init__(_check_labels("ClassBalancedSampler", labels), seed)
+    def __init__(
+        self, labels: Tensor, *, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        fn = "ClassBalancedSampler"
+        labels = _check_labels(fn, labels)
+        _check_replicas(fn, num_replicas, rank)
+        blocks = -(-labels.numel() // num_replicas)  # ceil(N / num_replicas)
+        super().__init__(
+            fn, labels, seed=seed, block=1, blocks=blocks, num_replicas=num_replicas, rank=rank
+        )
         counts = torch.bincount(self.labels).double()
         self.weights = 1.0 / counts[self.labels]
 
-    def __len__(self) -> int:
-        return int(self.labels.numel())
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.multinomial(self.weights, len(self), True, generator=self._generator())
-        return iter(order.tolist())
+    def _draw(self, generator: torch.Generator, blocks: int) -> Tensor:
+        return torch.multinomial(self.weights, blocks, True, generator=generator)
 
 
 class MPerClassSampler(_SeededSampler):
@@ -98,28 +142,40 @@ class MPerClassSampler(_SeededSampler):
 
     Classes are drawn uniformly without replacement for each batch; a class's ``m`` samples are
     drawn without replacement, or with replacement when it has fewer than ``m``. An epoch has
-    ``max(1, N // batch_size)`` batches (``len`` is a multiple of ``batch_size``).
+    ``max(1, N // (batch_size · num_replicas))`` batches per process (``len`` is a multiple of
+    ``batch_size``).
 
     Args:
         labels (Tensor[N]): class index of each sample.
-        batch_size: the DataLoader's batch size, a multiple of ``m``.
+        batch_size: the DataLoader's batch size (per process), a multiple of ``m``.
         m: samples per class in a batch.
         seed: base seed of the order.
+        num_replicas, rank: the number of processes of a distributed run, and this one's rank.
 
     Raises:
         ValueError: ``batch_size`` not a multiple of ``m``, or fewer classes than
             ``batch_size / m``.
     """
 
-    def __init__(self, labels: Tensor, *, batch_size: int, m: int = 4, seed: int = 0) -> None:
+    def __init__(
+        self,
+        labels: Tensor,
+        *,
+        batch_size: int,
+        m: int = 4,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         fn = "MPerClassSampler"
-        super().__init__(_check_labels(fn, labels), seed)
+        labels = _check_labels(fn, labels)
         check_int(fn, "m", m, low=1)
         check_int(fn, "batch_size", batch_size, low=m)
+        _check_replicas(fn, num_replicas, rank)
         if batch_size % m:
             fail(fn, "batch_size", f"a multiple of m={m}", f"{batch_size}")
-        order = torch.argsort(self.labels, stable=True)
-        classes, counts = torch.unique_consecutive(self.labels[order], return_counts=True)
+        order = torch.argsort(labels, stable=True)
+        classes, counts = torch.unique_consecutive(labels[order], return_counts=True)
         self.members = list(torch.split(order, counts.tolist()))
         self.classes_per_batch = batch_size // m
         if self.classes_per_batch > classes.numel():
@@ -131,32 +187,47 @@ class MPerClassSampler(_SeededSampler):
             )
         self.batch_size = batch_size
         self.m = m
-        self.num_batches = max(1, self.labels.numel() // batch_size)
+        blocks = max(1, labels.numel() // (batch_size * num_replicas))
+        super().__init__(
+            fn,
+            labels,
+            seed=seed,
+            block=batch_size,
+            blocks=blocks,
+            num_replicas=num_replicas,
+            rank=rank,
+        )
 
-    def __len__(self) -> int:
-        return self.num_batches * self.batch_size
-
-    def __iter__(self) -> Iterator[int]:
-        g = self._generator()
+    def _draw(self, generator: torch.Generator, blocks: int) -> Tensor:
         m, chosen = self.m, []
-        for _ in range(self.num_batches):
-            for c in torch.randperm(len(self.members), generator=g)[: self.classes_per_batch]:
-                members = self.members[int(c)]
+        for _ in range(blocks):
+            classes = torch.randperm(len(self.members), generator=generator)
+            for c in classes[: self.classes_per_batch].tolist():
+                members = self.members[c]
                 n = members.numel()
                 if n >= m:
-                    pick = torch.randperm(n, generator=g)[:m]
+                    pick = torch.randperm(n, generator=generator)[:m]
                 else:
-                    pick = torch.randint(n, (m,), generator=g)
+                    pick = torch.randint(n, (m,), generator=generator)
                 chosen.append(members[pick])
-        return iter(torch.cat(chosen).tolist())
+        return torch.cat(chosen)
 
 
 def make_sampler(
-    kind: str, labels: Tensor, *, batch_size: int, m_per_class: int = 4, seed: int = 0
+    kind: str,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    m_per_class: int = 4,
+    seed: int = 0,
+    num_replicas: int = 1,
+    rank: int = 0,
 ) -> Sampler[int] | None:
     """The training sampler by name: ``"random"`` -> ``None`` (shuffle in the DataLoader),
     ``"balanced"`` -> :class:`ClassBalancedSampler`, ``"m_per_class"`` ->
-    :class:`MPerClassSampler` (use the same ``batch_size`` in the DataLoader).
+    :class:`MPerClassSampler` (use the same ``batch_size`` in the DataLoader). In a
+    distributed run pass ``num_replicas`` (the world size) and ``rank``; for ``"random"``
+    (``None``) use torch's ``DistributedSampler`` there.
 
     Raises:
         ValueError: unknown ``kind`` (the closest is suggested) or a sampler's own errors.
@@ -169,7 +240,14 @@ def make_sampler(
     """
     check_choice("make_sampler", "kind", kind, SAMPLERS)
     if kind == "balanced":
-        return ClassBalancedSampler(labels, seed=seed)
+        return ClassBalancedSampler(labels, seed=seed, num_replicas=num_replicas, rank=rank)
     if kind == "m_per_class":
-        return MPerClassSampler(labels, batch_size=batch_size, m=m_per_class, seed=seed)
+        return MPerClassSampler(
+            labels,
+            batch_size=batch_size,
+            m=m_per_class,
+            seed=seed,
+            num_replicas=num_replicas,
+            rank=rank,
+        )
     return None
