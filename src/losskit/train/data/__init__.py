@@ -25,6 +25,7 @@ convention, for CUB-200 and Cars-196; SOP and In-shop use their own class-disjoi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from losskit._checks import check_choice, check_int, check_number
 from losskit.train.data._core import Pool, Splits, apply_protocol
 from losskit.train.data.arrays import digits_pool, idx_pool, npy_pool
 from losskit.train.data.images import (
+    ImageDataset,
     cars196_pool,
     cub200_pool,
     imagefolder_pool,
@@ -67,6 +69,7 @@ def load_splits(
     seed: int = 0,
     test_fraction: float = 0.2,
     standardize: bool = True,
+    augment: bool = False,
 ) -> Splits:
     """Load ``dataset`` and split it into training and test sets by ``protocol``.
 
@@ -79,6 +82,8 @@ def load_splits(
         test_fraction: fraction of each class held out by that split, in ``(0, 1)``.
         standardize: standardise array data with training statistics (see
             :mod:`losskit.train.data.arrays`); ignored for image files.
+        augment: load training images with a random resized crop and horizontal flip
+            (torch's RNG, so seeded by the DataLoader's workers); ignored for arrays.
 
     Returns:
         :class:`Splits` with contiguous labels: ``0..num_classes-1`` for training, and for
@@ -116,4 +121,7 @@ def load_splits(
         "inshop": lambda: inshop_pool(data_dir, image_size),
     }
     pool = loaders[dataset]()
-    return apply_protocol(dataset, pool, protocol, test_fraction=test_fraction, seed=seed)
+    splits = apply_protocol(dataset, pool, protocol, test_fraction=test_fraction, seed=seed)
+    if augment and isinstance(splits.train, ImageDataset):
+        splits = dataclasses.replace(splits, train=splits.train.augmented())
+    return splits
