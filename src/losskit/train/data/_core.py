@@ -151,28 +151,32 @@ def _remap(labels: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return new.astype(np.int64), classes
 
 
+def _protocol_masks(
+    name: str, pool: Pool, protocol: str, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(N,)`` bool masks of the training and test samples under ``protocol``."""
+    labels, own_split = pool.labels, pool.is_test
+    if protocol == "classification":
+        if own_split is None or pool.split_by_class:
+            own_split = stratified_split(labels, test_fraction, seed)
+        return ~own_split, own_split
+    n_classes = len(pool.class_names)
+    if n_classes < 2:
+        fail(name, "data", "at least 2 classes for the retrieval protocol", f"{n_classes}")
+    if own_split is not None and pool.split_by_class:
+        return ~own_split, own_split
+    first_half = labels < (n_classes + 1) // 2
+    if own_split is None or pool.retrieval_uses_all:
+        return first_half, ~first_half
+    return first_half & ~own_split, ~first_half & own_split
+
+
 def apply_protocol(
     name: str, pool: Pool, protocol: str, *, test_fraction: float, seed: int
 ) -> Splits:
     """Pick training and test samples by ``protocol`` and build the :class:`Splits`."""
     labels = pool.labels
-    n_classes = len(pool.class_names)
-    own_split = pool.is_test
-    if protocol == "retrieval":
-        if n_classes < 2:
-            fail(name, "data", "at least 2 classes for the retrieval protocol", f"{n_classes}")
-        if own_split is not None and pool.split_by_class:
-            train_mask, test_mask = ~own_split, own_split.copy()
-        else:
-            first_half = labels < (n_classes + 1) // 2
-            if own_split is None or pool.retrieval_uses_all:
-                train_mask, test_mask = first_half, ~first_half
-            else:
-                train_mask, test_mask = first_half & ~own_split, ~first_half & own_split
-    else:
-        if own_split is None or pool.split_by_class:
-            own_split = stratified_split(labels, test_fraction, seed)
-        train_mask, test_mask = ~own_split, own_split
+    train_mask, test_mask = _protocol_masks(name, pool, protocol, test_fraction, seed)
     train_idx, test_idx = np.flatnonzero(train_mask), np.flatnonzero(test_mask)
     for part, idx in (("training", train_idx), ("test", test_idx)):
         if idx.size == 0:
@@ -183,7 +187,7 @@ def apply_protocol(
         test_y, test_classes = _remap(labels, test_mask)
         test_names = [pool.class_names[c] for c in test_classes]
     else:
-        position = np.full(n_classes, -1, dtype=np.int64)
+        position = np.full(len(pool.class_names), -1, dtype=np.int64)
         position[train_classes] = np.arange(train_classes.size)
         test_y = position[labels[test_idx]]
         unseen = sorted({pool.class_names[c] for c in labels[test_idx][test_y < 0]})
@@ -197,9 +201,9 @@ def apply_protocol(
             )
         test_names = names
     train, test, stats = pool.build(train_idx, train_y, test_idx, test_y)
-    is_query = None if pool.is_query is None else torch.from_numpy(pool.is_query[test_idx])
-    if protocol == "classification":
-        is_query = None
+    is_query = None
+    if pool.is_query is not None and protocol == "retrieval":
+        is_query = torch.from_numpy(pool.is_query[test_idx])
     return Splits(
         train=train,
         test=test,
