@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -310,3 +312,15 @@ def test_curriculum_errors():
         ValueError, match=r"CurriculumLoss.set_epoch: expected `epoch` to be an integer >= 0"
     ):
         curriculum.set_epoch(-1)
+
+
+def test_gradnorm_worked_example_runs(capsys):
+    path = Path(__file__).resolve().parents[2] / "examples" / "gradnorm_multitask.py"
+    spec = importlib.util.spec_from_file_location("gradnorm_multitask", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    module.main(steps=20, report_every=10)
+    torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "sum of weights: 3.000" in out and out.count("\n") > 5
