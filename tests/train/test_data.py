@@ -256,6 +256,7 @@ def test_npy_string_labels(tmp_path):
         ("test_labels.npy", np.full(8, 5), r"`test classes` to appear in the training split"),
         ("train_data.npy", np.array([{"a": 1}] * 16), r"`train_data.npy` to be a NumPy .npy"),
         ("test_data.npy", np.zeros((8, 4), bool), r"`test_data.npy` to hold numbers"),
+        ("test_data.npy", np.full((8, 4), np.nan), r"`test_data.npy` finite values, got 32 NaN"),
         ("test_labels.npy", np.array(["a"] * 8), r"`test_labels.npy` labels of the same kind"),
     ],
 )
@@ -263,6 +264,14 @@ def test_npy_malformed_files(tmp_path, fname, value, match):
     write_npy(tmp_path, (4,))
     np.save(tmp_path / fname, value, allow_pickle=True)
     with pytest.raises(ValueError, match=match):
+        load_splits("npy", data_dir=tmp_path)
+
+
+def test_npz_archive_is_not_an_npy_array(tmp_path):
+    write_npy(tmp_path, (4,))
+    with open(tmp_path / "train_data.npy", "wb") as f:
+        np.savez(f, a=np.zeros(3))
+    with pytest.raises(ValueError, match=r"`train_data.npy` to be a NumPy .npy array, got a NpzF"):
         load_splits("npy", data_dir=tmp_path)
 
 

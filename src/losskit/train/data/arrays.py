@@ -100,6 +100,8 @@ def _two_splits(
             fail(name, fname, "to hold numbers (integer or float)", f"dtype {x.dtype}")
         if x.ndim not in (2, 3, 4) or x.shape[0] == 0:
             fail(name, fname, f"of shape {_SHAPES} with N >= 1", f"shape {shape_str(x.shape)}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            fail(name, fname, "finite values", f"{int((~np.isfinite(x)).sum())} NaN or inf")
     if test_x.shape[1:] != train_x.shape[1:]:
         fail(
             name,
@@ -153,9 +155,12 @@ def npy_pool(data_dir: str | Path | None, standardize: bool = True) -> Pool:
     for fname in _NPY_FILES:
         path = find_file("npy", root, fname)
         try:
-            arrays.append(np.load(path, allow_pickle=False))
+            array = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as err:
             fail("npy", fname, "to be a NumPy .npy array (read without pickle)", f"{err} ({path})")
+        if not isinstance(array, np.ndarray):
+            fail("npy", fname, "to be a NumPy .npy array", f"a {type(array).__name__} ({path})")
+        arrays.append(array)
     return _two_splits("npy", _NPY_FILES, arrays, standardize)
 
 
