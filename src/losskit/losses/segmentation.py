@@ -10,6 +10,8 @@ shape; then, per sample and class (``batch=False``) or per class over the whole 
 
 Conventions shared by every loss of this module (and checked against MONAI in the tests):
 
+- **logits in**: there is no ``activation="none"`` for probabilities (a softmax applied twice
+  is a silent, common bug); inputs that look like probabilities raise a one-time warning.
 - **target**: class indices ``(N, *spatial)`` (integers) or a one-hot / soft map of the logits'
   shape ``(N, C, *spatial)`` with values in ``[0, 1]``. With a single channel (binary, sigmoid)
   index targets hold 0 (background) or 1 (foreground) and the channel is the foreground.
