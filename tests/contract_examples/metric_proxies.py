@@ -17,4 +17,8 @@ EXAMPLES = {
         {"num_classes": 5, "embedding_dim": 4, "proxies_per_class": 2},
         _batch(),
     ),
+    "cosine_softmax_cross_entropy": lambda: (
+        {"num_classes": 5, "embedding_dim": 4, "scale": 16.0},
+        _batch(),
+    ),
 }

@@ -62,11 +62,12 @@ def assert_close_with_grads(a, b, inputs, atol=1e-6, rtol=1e-6):
 
 @pytest.mark.parametrize("alpha,delta", [(32.0, 0.1), (8.0, 0.0), (16.0, 0.3)])
 @pytest.mark.parametrize("present", [1, 3, 7])
-def test_proxy_anchor_matches_pytorch_metric_learning(alpha, delta, present):
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_proxy_anchor_matches_pytorch_metric_learning(alpha, delta, present, chunk_size):
     x, labels, _ = make(present=present)
     reference = PMLProxyAnchorLoss(7, 5, margin=delta, alpha=alpha).double()
     proxies = reference.proxies
-    ours = proxy_anchor(x, labels, proxies, alpha, delta)
+    ours = proxy_anchor(x, labels, proxies, alpha, delta, chunk_size=chunk_size)
     assert_close_with_grads(ours, reference(x, labels), (x, proxies))
 
 

@@ -24,13 +24,23 @@ from losskit._checks import (
     fail,
     shape_str,
 )
-from losskit._reduce import compute_dtype
+from losskit._reduce import Reduction, check_reduction, compute_dtype
+from losskit.losses.metric._chunked import (
+    auto_chunk_size,
+    cosine_softmax_cross_entropy_chunked,
+    log1p_sum_exp,
+    negative_exponent,
+    positive_term,
+    proxy_anchor_chunked,
+)
 from losskit.registry import register
 
 __all__ = [
+    "CosineSoftmaxCrossEntropyLoss",
     "FocalStyleProxyAnchorLoss",
     "MultiProxyAnchorLoss",
     "ProxyAnchorLoss",
+    "cosine_softmax_cross_entropy",
     "focal_proxy_anchor",
     "multi_proxy_anchor",
     "nearest_proxy",
@@ -91,58 +101,35 @@ def _check_gammas(fn: str, pos_gamma: object, neg_gamma: object) -> tuple[float,
 
 
 # --------------------------------------------------------------------------------------------
-# Shared numerics
+# Shared pieces
 # --------------------------------------------------------------------------------------------
 
 
-def _log1p_sum_exp(z: Tensor, dim: int) -> Tensor:
-    """``log(1 + Σ exp(z))`` along ``dim``, stable, finite (and 0) when every entry is -inf.
-
-    Equal to ``softplus(logsumexp(z))``; the shift ``m = max(0, max z)`` is detached because the
-    result does not depend on it, so gradients stay finite even for empty (all -inf) sums.
-    """
-    m = z.detach().amax(dim=dim, keepdim=True).clamp_min(0.0)
-    total = torch.exp(-m) + torch.exp(z - m).sum(dim=dim, keepdim=True)
-    return (m + torch.log(total)).squeeze(dim)
+def _check_chunk_size(fn: str, chunk_size: object, batch: int, num_proxies: int) -> int:
+    """``None`` → :func:`auto_chunk_size`; otherwise an integer ≥ 1 (capped at ``C``)."""
+    if chunk_size is None:
+        return auto_chunk_size(batch, num_proxies)
+    return min(check_int(fn, "chunk_size", chunk_size, low=1), num_proxies)
 
 
-def _log_weight(w: Tensor, gamma: float) -> Tensor:
-    """``gamma · log(w)`` for a focal weight ``w`` in [0, 1]; ``-inf`` (no term) where w = 0."""
-    positive = w > 0
-    safe = torch.where(positive, w, torch.ones_like(w))
-    return torch.where(positive, gamma * torch.log(safe), torch.full_like(w, -torch.inf))
+def _normalized(x: Tensor, proxies: Tensor) -> Tensor:
+    """``x / ‖x‖`` per row in the compute dtype (float32 or wider) of ``x`` and ``proxies``."""
+    return F.normalize(x.to(compute_dtype(torch.promote_types(x.dtype, proxies.dtype))), dim=1)
 
 
-def _positive_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
-    """``−α(s − δ) + γ·log clamp(1 − s, 0, 1)`` (the log term only when ``γ > 0``)."""
-    z = -alpha * (s - delta)
-    return z if gamma == 0 else z + _log_weight((1 - s).clamp(0.0, 1.0), gamma)
-
-
-def _negative_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
-    """``α(s + δ) + γ·log clamp(s, 0, 1)`` (the log term only when ``γ > 0``)."""
-    z = alpha * (s + delta)
-    return z if gamma == 0 else z + _log_weight(s.clamp(0.0, 1.0), gamma)
-
-
-def _anchor_from_similarity(
-    sim: Tensor, labels: Tensor, alpha: float, delta: float, pos_gamma: float, neg_gamma: float
-) -> Tensor:
-    """The (focal) Proxy-Anchor loss from a full similarity matrix ``sim (B, C)``."""
-    pos_mask = F.one_hot(labels, sim.shape[1]).bool()
-    minus_inf = torch.full_like(sim, -torch.inf)
-    pos_z = torch.where(pos_mask, _positive_exponent(sim, alpha, delta, pos_gamma), minus_inf)
-    neg_z = torch.where(pos_mask, minus_inf, _negative_exponent(sim, alpha, delta, neg_gamma))
-    with_positive = pos_mask.any(dim=0).sum()
-    pos_loss = _log1p_sum_exp(pos_z, 0).sum() / with_positive
-    neg_loss = _log1p_sum_exp(neg_z, 0).sum() / sim.shape[1]
-    return pos_loss + neg_loss
+def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: float) -> Tensor:
+    """Proxy-Anchor from a full similarity matrix ``sim (B, C)`` (the multi-proxy path)."""
+    targets = F.one_hot(labels, sim.shape[1]).bool()
+    z = negative_exponent(sim, alpha, delta, 0.0).masked_fill(targets, -torch.inf)
+    negative = log1p_sum_exp(z, 0).sum() / sim.shape[1]
+    target_sim = sim.gather(1, labels.unsqueeze(1)).squeeze(1)
+    return positive_term(target_sim, labels, alpha, delta, 0.0) + negative
 
 
 def _cosine(x: Tensor, proxies: Tensor) -> Tensor:
     """Cosine similarity ``(B, C)`` in the compute dtype (float32 or wider)."""
-    dtype = compute_dtype(torch.promote_types(x.dtype, proxies.dtype))
-    return F.normalize(x.to(dtype), dim=1) @ F.normalize(proxies.to(dtype), dim=1).T
+    xn = _normalized(x, proxies)
+    return xn @ F.normalize(proxies.to(xn.dtype), dim=1).T
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +167,7 @@ def nearest_proxy(
     logits: Tensor | None = None,
     logits_weight: float = 0.5,
     *,
-    chunk_size: int = 65536,
+    chunk_size: int | None = None,
 ) -> Tensor:
     """Predicted class: the proxy of highest cosine, optionally blended with classifier logits.
 
@@ -193,7 +180,8 @@ def nearest_proxy(
         proxies (Tensor[C, D]): one proxy per class.
         logits (Tensor[B, C], optional): classifier logits to blend in.
         logits_weight (float): ``λ`` in [0, 1], the weight of ``logits``.
-        chunk_size (int): classes scored at a time.
+        chunk_size (int, optional): classes scored at a time (default: automatic, as for
+            :func:`proxy_anchor`).
 
     Returns:
         Tensor[B]: class indices (``torch.long``).
@@ -209,7 +197,7 @@ def nearest_proxy(
     fn = "nearest_proxy"
     x, p = _check_features(fn, features, proxies)
     lam = check_number(fn, "logits_weight", logits_weight, low=0.0, high=1.0)
-    step = check_int(fn, "chunk_size", chunk_size, low=1)
+    step = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
     if logits is not None:
         check_floating(fn, "logits", logits)
         check_shape(fn, "logits", logits, (x.shape[0], p.shape[0]), "matching (B, C)")
@@ -238,11 +226,13 @@ def _proxy_anchor_impl(
     delta: float,
     pos_gamma: float,
     neg_gamma: float,
+    chunk_size: int | None,
 ) -> Tensor:
     x, y, p = _check_inputs(fn, embeddings, labels, proxies)
     a, d = _check_margins(fn, alpha, delta)
     gp, gn = _check_gammas(fn, pos_gamma, neg_gamma)
-    loss = _anchor_from_similarity(_cosine(x, p), y, a, d, gp, gn)
+    chunk = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
+    loss = proxy_anchor_chunked(_normalized(x, p), p, y, a, d, gp, gn, chunk)
     return loss.to(x.dtype)
 
 
@@ -252,6 +242,8 @@ def proxy_anchor(
     proxies: Tensor,
     alpha: float = 32.0,
     delta: float = 0.1,
+    *,
+    chunk_size: int | None = None,
 ) -> Tensor:
     """Proxy-Anchor loss: each proxy pulls its class's samples and pushes all others away.
 
@@ -266,19 +258,29 @@ def proxy_anchor(
     only its negative term; a batch of one class has no negatives for its proxy (term 0). This
     is the convention of the paper's code and of pytorch-metric-learning's ``ProxyAnchorLoss``.
 
+    Speed and memory: the proxies are walked ``chunk_size`` rows at a time and the gradients
+    are formed during the forward pass, so the cost is about that of ``x @ P.T`` forward plus
+    backward (3 GEMMs) and the ``(B, C)`` matrix is never held more than a chunk at a time. The
+    result is exact (the negative term is a per-proxy sum over the batch, complete within each
+    chunk). ``chunk_size=None`` picks ``min(C, max(256, 2**18 // B))`` proxies per chunk (a
+    ``(B, chunk)`` block of about 2¹⁸ elements; one chunk, i.e. the dense computation, when
+    ``C`` is small). Under autocast the GEMMs run in the autocast dtype, the log-sum-exps in
+    float32.
+
     Args:
         embeddings (Tensor[B, D]): embeddings (normalised inside).
         labels (Tensor[B]): integer class indices in ``[0, C)``.
         proxies (Tensor[C, D]): one proxy per class (normalised inside).
         alpha (float): scale ``α > 0``.
         delta (float): margin ``δ``.
+        chunk_size (int, optional): proxies per chunk (default: automatic, see above).
 
     Returns:
         Tensor: the scalar loss, in the embeddings' dtype.
 
     Raises:
-        TypeError: a non-tensor or non-floating input, or non-integer labels.
-        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0.
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0, ``chunk_size`` < 1.
 
     Reference:
         Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020.
@@ -288,7 +290,9 @@ def proxy_anchor(
         >>> proxy_anchor(x, torch.tensor([0, 0, 1, 1, 2, 2]), p).shape
         torch.Size([])
     """
-    return _proxy_anchor_impl("proxy_anchor", embeddings, labels, proxies, alpha, delta, 0.0, 0.0)
+    return _proxy_anchor_impl(
+        "proxy_anchor", embeddings, labels, proxies, alpha, delta, 0.0, 0.0, chunk_size
+    )
 
 
 def focal_proxy_anchor(
@@ -299,6 +303,8 @@ def focal_proxy_anchor(
     delta: float = 0.1,
     pos_gamma: float = 2.0,
     neg_gamma: float = 2.0,
+    *,
+    chunk_size: int | None = None,
 ) -> Tensor:
     """Focal-style Proxy-Anchor loss: Proxy-Anchor with hard examples weighted up.
 
@@ -319,13 +325,16 @@ def focal_proxy_anchor(
         delta (float): margin ``δ``.
         pos_gamma (float): focusing exponent ``γ⁺ ≥ 0`` of the positive terms.
         neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
+        chunk_size (int, optional): proxies per chunk (default: automatic, as for
+            :func:`proxy_anchor`, computed the same chunked, exact way).
 
     Returns:
         Tensor: the scalar loss, in the embeddings' dtype.
 
     Raises:
-        TypeError: a non-tensor or non-floating input, or non-integer labels.
-        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0, a negative gamma.
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``alpha`` ≤ 0, a negative gamma,
+            ``chunk_size`` < 1.
 
     Reference:
         Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020; the focal
@@ -337,8 +346,69 @@ def focal_proxy_anchor(
         True
     """
     return _proxy_anchor_impl(
-        "focal_proxy_anchor", embeddings, labels, proxies, alpha, delta, pos_gamma, neg_gamma
+        "focal_proxy_anchor",
+        embeddings,
+        labels,
+        proxies,
+        alpha,
+        delta,
+        pos_gamma,
+        neg_gamma,
+        chunk_size,
     )
+
+
+def cosine_softmax_cross_entropy(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    scale: float = 16.0,
+    *,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Normalised-softmax cross-entropy: softmax over scaled cosines to one proxy per class.
+
+    ``ℓ_i = −log softmax_c(σ·s(x_i, p_c))[y_i] = logsumexp_c(σ·s(x_i, p_c)) − σ·s(x_i, p_{y_i})``
+    with ``s`` the cosine similarity and ``σ = scale``. Computed exactly in chunks of proxies
+    (see :func:`proxy_anchor`): a first pass accumulates each sample's log-sum-exp online, a
+    second forms the gradients (4 GEMMs in all, no ``(B, C)`` matrix). With
+    ``reduction="none"`` the gradient pass runs in backward with the incoming weights.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy (class weight vector) per class, normalised inside.
+        scale (float): ``σ > 0``, the inverse temperature of the softmax.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Returns:
+        Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
+        dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``scale`` ≤ 0, ``chunk_size``
+            < 1, an unknown ``reduction``.
+
+    Reference:
+        Wang et al., "NormFace: L2 Hypersphere Embedding for Face Verification", ACM MM 2017;
+        Zhai & Wu, "Classification is a Strong Baseline for Deep Metric Learning", BMVC 2019.
+
+    Example:
+        >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
+        >>> cosine_softmax_cross_entropy(x, y, p, scale=16.0).shape
+        torch.Size([])
+    """
+    fn = "cosine_softmax_cross_entropy"
+    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
+    sigma = check_number(fn, "scale", scale, low=0.0, low_open=True)
+    mode = check_reduction(fn, reduction)
+    chunk = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
+    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
+    loss = cosine_softmax_cross_entropy_chunked(_normalized(x, p), p, y, sigma, chunk, weight)
+    return loss.to(x.dtype)
 
 
 def _pool(sim: Tensor, proxies_per_class: int, pooling: str, temperature: float) -> Tensor:
@@ -407,12 +477,16 @@ def multi_proxy_anchor(
         fail(fn, "proxies", f"to have a multiple of proxies_per_class={k} rows", shape_str(p.shape))
     x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // k)
     sim = _pool(_cosine(x, p), k, mode, tau)
-    return _anchor_from_similarity(sim, y, a, d, 0.0, 0.0).to(x.dtype)
+    return _anchor_from_similarity(sim, y, a, d).to(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------
 # Modules
 # --------------------------------------------------------------------------------------------
+
+
+def _check_module_chunk_size(fn: str, chunk_size: object) -> int | None:
+    return None if chunk_size is None else check_int(fn, "chunk_size", chunk_size, low=1)
 
 
 def _init_proxies(rows: int, embedding_dim: int) -> nn.Parameter:
@@ -431,6 +505,7 @@ class ProxyAnchorLoss(nn.Module):
         embedding_dim (int): ``D``.
         alpha (float): scale ``α > 0``.
         delta (float): margin ``δ``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
 
     Example:
         >>> loss = ProxyAnchorLoss(10, 8)
@@ -439,22 +514,31 @@ class ProxyAnchorLoss(nn.Module):
     """
 
     def __init__(
-        self, num_classes: int, embedding_dim: int, *, alpha: float = 32.0, delta: float = 0.1
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        alpha: float = 32.0,
+        delta: float = 0.1,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         fn = type(self).__name__
         self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
         self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
+        self.chunk_size = _check_module_chunk_size(fn, chunk_size)
         self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return proxy_anchor(embeddings, labels, self.proxies, self.alpha, self.delta)
+        return proxy_anchor(
+            embeddings, labels, self.proxies, self.alpha, self.delta, chunk_size=self.chunk_size
+        )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
-            f"alpha={self.alpha}, delta={self.delta}"
+            f"alpha={self.alpha}, delta={self.delta}, chunk_size={self.chunk_size}"
         )
 
 
@@ -470,6 +554,7 @@ class FocalStyleProxyAnchorLoss(nn.Module):
         delta (float): margin ``δ``.
         pos_gamma (float): focusing exponent ``γ⁺ ≥ 0`` of the positive terms.
         neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
 
     Example:
         >>> loss = FocalStyleProxyAnchorLoss(10, 8)
@@ -486,6 +571,7 @@ class FocalStyleProxyAnchorLoss(nn.Module):
         delta: float = 0.1,
         pos_gamma: float = 2.0,
         neg_gamma: float = 2.0,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         fn = type(self).__name__
@@ -493,6 +579,7 @@ class FocalStyleProxyAnchorLoss(nn.Module):
         self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.pos_gamma, self.neg_gamma = _check_gammas(fn, pos_gamma, neg_gamma)
+        self.chunk_size = _check_module_chunk_size(fn, chunk_size)
         self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
@@ -504,13 +591,14 @@ class FocalStyleProxyAnchorLoss(nn.Module):
             self.delta,
             self.pos_gamma,
             self.neg_gamma,
+            chunk_size=self.chunk_size,
         )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
-            f"alpha={self.alpha}, delta={self.delta}, "
-            f"pos_gamma={self.pos_gamma}, neg_gamma={self.neg_gamma}"
+            f"alpha={self.alpha}, delta={self.delta}, pos_gamma={self.pos_gamma}, "
+            f"neg_gamma={self.neg_gamma}, chunk_size={self.chunk_size}"
         )
 
 
@@ -574,4 +662,57 @@ class MultiProxyAnchorLoss(nn.Module):
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"proxies_per_class={self.proxies_per_class}, alpha={self.alpha}, "
             f"delta={self.delta}, pooling={self.pooling!r}, temperature={self.temperature}"
+        )
+
+
+@register(cosine_softmax_cross_entropy)
+class CosineSoftmaxCrossEntropyLoss(nn.Module):
+    """Normalised-softmax cross-entropy owning its proxies; see
+    :func:`losskit.functional.cosine_softmax_cross_entropy`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        scale (float): ``σ > 0``.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Example:
+        >>> loss = CosineSoftmaxCrossEntropyLoss(10, 8, scale=16.0)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        scale: float = 16.0,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
+        self.scale = check_number(fn, "scale", scale, low=0.0, low_open=True)
+        self.reduction: Reduction = check_reduction(fn, reduction)
+        self.chunk_size = _check_module_chunk_size(fn, chunk_size)
+        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return cosine_softmax_cross_entropy(
+            embeddings,
+            labels,
+            self.proxies,
+            self.scale,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
+            f"scale={self.scale}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"
         )

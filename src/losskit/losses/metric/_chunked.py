@@ -1,0 +1,312 @@
+"""Exact proxy losses that walk the proxies in chunks and never hold the ``(B, C)`` matrix.
+
+The losses of :mod:`losskit.losses.metric.proxies` compare ``B`` normalised embeddings with
+``C`` normalised proxies. For huge ``C`` the dense ``(B, C)`` cosine matrix and its autograd
+temporaries dominate time and memory. The functions here walk the proxies ``chunk`` rows at a
+time and compute the gradients during the forward pass, in the spirit of fused
+large-vocabulary cross-entropy kernels: per chunk one GEMM gives the cosines ``S_c``, the
+closed-form derivative ``G_c = ∂L/∂S_c`` is formed in place, and two GEMMs give the chunk's
+share of ``∂L/∂x̂`` and its rows of ``∂L/∂P`` (3 GEMMs in all, the cost of ``x @ P.T`` forward
+plus backward). ``backward`` only scales the stored gradients.
+
+Exactness: Proxy-Anchor's negative term is a per-proxy log-sum-exp over the batch, so each chunk
+is complete in itself; its positive term needs only the ``B`` target cosines. The cosine-softmax
+cross-entropy needs each sample's log-sum-exp over all classes first (a first pass with one GEMM
+per chunk), then the same gradient pass (4 GEMMs in all).
+
+The proxies are normalised inside the walk (``s = x̂·p / ‖p‖``, gradient
+``∂s/∂p = (x̂ − s·p̂) / ‖p‖``), so neither ``P̂`` nor ``∂L/∂P̂`` is ever materialised; the only
+``(C, D)`` buffer is ``∂L/∂P`` itself. GEMMs run in the autocast dtype when autocast is on
+(else in the inputs' dtype); everything exponential runs in float32 or wider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__: list[str] = []
+
+# Elements of a (B, chunk) block aimed at by the automatic chunk size: big enough for efficient
+# GEMMs, small enough for the elementwise passes to stay in cache (measured on CPU).
+AUTO_BLOCK_ELEMENTS = 1 << 18
+AUTO_MIN_CHUNK = 256
+NORM_EPS = 1e-12  # as F.normalize
+
+
+def auto_chunk_size(batch: int, num_proxies: int) -> int:
+    """``max(256, 2**18 // B)`` proxies per chunk, at most ``C`` (one chunk for small ``C``)."""
+    return min(num_proxies, max(AUTO_MIN_CHUNK, AUTO_BLOCK_ELEMENTS // max(batch, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Shared numerics (also used by the dense path of proxies.py)
+# --------------------------------------------------------------------------------------------
+
+
+def log1p_sum_exp(z: Tensor, dim: int) -> Tensor:
+    """``log(1 + Σ exp(z))`` along ``dim``, stable, and 0 with finite gradients when all -inf.
+
+    Equal to ``softplus(logsumexp(z))``; the shift ``m = max(0, max z)`` is detached because the
+    result does not depend on it.
+    """
+    m = z.detach().amax(dim=dim, keepdim=True).clamp_min(0.0)
+    total = torch.exp(-m) + torch.exp(z - m).sum(dim=dim, keepdim=True)
+    return (m + torch.log(total)).squeeze(dim)
+
+
+def log_weight(w: Tensor, gamma: float) -> Tensor:
+    """``γ·log(w)`` for a focal weight ``w`` in [0, 1]; ``-inf`` (no term) where ``w = 0``."""
+    positive = w > 0
+    safe = torch.where(positive, w, torch.ones_like(w))
+    return torch.where(positive, gamma * torch.log(safe), torch.full_like(w, -torch.inf))
+
+
+def positive_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
+    """``−α(s − δ) + γ·log clamp(1 − s, 0, 1)`` (the log term only when ``γ > 0``)."""
+    z = -alpha * (s - delta)
+    return z if gamma == 0 else z + log_weight((1 - s).clamp(0.0, 1.0), gamma)
+
+
+def negative_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
+    """``α(s + δ) + γ·log clamp(s, 0, 1)`` (the log term only when ``γ > 0``)."""
+    z = alpha * (s + delta)
+    return z if gamma == 0 else z + log_weight(s.clamp(0.0, 1.0), gamma)
+
+
+def negative_slope(s: Tensor, alpha: float, gamma: float) -> Tensor | float:
+    """``∂/∂s`` of :func:`negative_exponent`: ``α + γ/s`` on ``0 < s ≤ 1`` (clamp's support)."""
+    if gamma == 0:
+        return alpha
+    inside = (s > 0) & (s <= 1)
+    return alpha + torch.where(inside, gamma / torch.where(inside, s, torch.ones_like(s)), 0.0)
+
+
+def positive_term(
+    target_sim: Tensor, labels: Tensor, alpha: float, delta: float, gamma: float
+) -> Tensor:
+    """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy."""
+    classes, index = torch.unique(labels, return_inverse=True)
+    members = index.unsqueeze(0) == torch.arange(classes.numel(), device=labels.device)[:, None]
+    z = positive_exponent(target_sim, alpha, delta, gamma).unsqueeze(0)
+    z = torch.where(members, z, torch.full_like(z, -torch.inf))
+    return log1p_sum_exp(z, 1).sum() / classes.numel()
+
+
+# --------------------------------------------------------------------------------------------
+# The chunk walk
+# --------------------------------------------------------------------------------------------
+
+
+def gemm_dtype(xn: Tensor, proxies: Tensor) -> torch.dtype:
+    """The autocast dtype when autocast is on for the inputs' device, else the inputs' dtype."""
+    device = xn.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return torch.promote_types(xn.dtype, proxies.dtype)
+
+
+class _Walk:
+    """Normalised embeddings, proxies and their inverse norms, walked ``chunk`` rows at a time.
+
+    ``xn`` is in the compute dtype (float32 or wider), ``gemm`` the dtype of the GEMMs.
+    """
+
+    def __init__(
+        self, xn: Tensor, proxies: Tensor, labels: Tensor, chunk: int, gemm: torch.dtype
+    ) -> None:
+        self.compute, self.gemm = xn.dtype, gemm
+        self.xn, self.proxies, self.labels, self.chunk = xn, proxies, labels, chunk
+        self.xg = xn.to(self.gemm)
+        norms = torch.linalg.vector_norm(proxies, dim=1, dtype=self.compute)
+        self.inv_norm = 1.0 / norms.clamp_min(NORM_EPS)
+        # The targets' rows: p̂_y (B, D) and the target cosines s_y (B,).
+        self.target_hat = proxies[labels].to(self.compute) * self.inv_norm[labels, None]
+        self.target_sim = (xn * self.target_hat).sum(dim=1)
+
+    def blocks(self) -> Iterator[tuple[int, int, Tensor, Tensor]]:
+        """Yield ``(start, end, P_c, S_c)``: raw proxy rows and cosines ``(B, end − start)``."""
+        for start in range(0, self.proxies.shape[0], self.chunk):
+            end = min(start + self.chunk, self.proxies.shape[0])
+            rows = self.proxies[start:end]
+            sim = (self.xg @ rows.to(self.gemm).T).to(self.compute)
+            yield start, end, rows, sim.mul_(self.inv_norm[start:end])
+
+    def without_targets(self, z: Tensor, start: int, end: int) -> Tensor:
+        """``z`` (B, end − start) with each sample's own-class entry set to -inf, in place."""
+        inside = (self.labels >= start) & (self.labels < end)
+        col = (self.labels - start).clamp(0, end - start - 1).unsqueeze(1)
+        kept = z.gather(1, col)
+        return z.scatter_(1, col, torch.where(inside.unsqueeze(1), -torch.inf, kept))
+
+    def add_block_grads(
+        self, gx: Tensor, gp: Tensor, start: int, end: int, rows: Tensor, sim: Tensor, g: Tensor
+    ) -> None:
+        """Add ``∂L/∂x̂`` and write rows ``start:end`` of ``∂L/∂P`` given ``g = ∂L/∂S_c``."""
+        inv = self.inv_norm[start:end]
+        coef = torch.linalg.vecdot(g, sim, dim=0) * inv * inv  # Σ_i g_ip s_ip / ‖p‖²
+        g_scaled = (g * inv).to(self.gemm)  # ∂L/∂(x̂·p) = g / ‖p‖
+        gx.add_(g_scaled @ rows.to(self.gemm))
+        block = (g_scaled.T @ self.xg).to(self.compute)
+        gp[start:end] = block.addcmul_(rows.to(self.compute), coef.unsqueeze(1), value=-1.0)
+
+    def add_target_grads(self, gx: Tensor, gp: Tensor, g_sim: Tensor) -> None:
+        """Add the gradients of a loss through the target cosines, given ``∂L/∂s_y`` (B,)."""
+        gx.add_(g_sim.unsqueeze(1) * self.target_hat)
+        radial = self.xn - self.target_sim.unsqueeze(1) * self.target_hat
+        rows = g_sim.unsqueeze(1) * radial * self.inv_norm[self.labels, None]
+        gp.index_add_(0, self.labels, rows.to(gp.dtype))
+
+    def new_grads(self) -> tuple[Tensor, Tensor]:
+        return torch.zeros_like(self.xn), torch.empty_like(self.proxies)
+
+
+def _scaled(saved: tuple[Tensor, ...], grad_output: Tensor) -> tuple[Tensor, ...]:
+    """The stored gradients times the incoming scalar (no copy when it is 1)."""
+    if float(grad_output) == 1.0:  # the usual loss.backward(); one host sync on CUDA
+        return saved
+    return tuple(g * grad_output.to(g.dtype) for g in saved)
+
+
+# --------------------------------------------------------------------------------------------
+# Proxy-Anchor
+# --------------------------------------------------------------------------------------------
+
+
+class _ProxyAnchor(torch.autograd.Function):
+    """Chunked (focal) Proxy-Anchor loss of normalised embeddings ``xn`` and raw proxies."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xn: Tensor,
+        proxies: Tensor,
+        labels: Tensor,
+        alpha: float,
+        delta: float,
+        pos_gamma: float,
+        neg_gamma: float,
+        chunk: int,
+    ) -> Tensor:
+        gemm = gemm_dtype(xn, proxies)
+        with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
+            walk = _Walk(xn, proxies, labels, chunk, gemm)
+            gx, gp = walk.new_grads()
+            inv_classes = 1.0 / proxies.shape[0]
+            negative = xn.new_zeros(())
+            for start, end, rows, sim in walk.blocks():
+                z = walk.without_targets(
+                    negative_exponent(sim, alpha, delta, neg_gamma), start, end
+                )
+                m = z.amax(dim=0).clamp_min_(0.0)
+                e = z.sub_(m).exp_()  # w^γ e^{α(s+δ)} / e^m, 0 at the targets
+                denom = e.sum(dim=0).add_(torch.exp(-m))
+                negative += (m + torch.log(denom)).sum()
+                g = e.mul_(inv_classes / denom).mul_(negative_slope(sim, alpha, neg_gamma))
+                walk.add_block_grads(gx, gp, start, end, rows, sim, g)
+            with torch.enable_grad():
+                target_sim = walk.target_sim.detach().requires_grad_()
+                positive = positive_term(target_sim, labels, alpha, delta, pos_gamma)
+                (g_target,) = torch.autograd.grad(positive, target_sim)
+            walk.add_target_grads(gx, gp, g_target)
+        ctx.save_for_backward(gx, gp)
+        return positive.detach() + negative * inv_classes
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        gx, gp = _scaled(ctx.saved_tensors, grad_output)
+        return gx, gp, None, None, None, None, None, None
+
+
+def proxy_anchor_chunked(
+    xn: Tensor,
+    proxies: Tensor,
+    labels: Tensor,
+    alpha: float,
+    delta: float,
+    pos_gamma: float,
+    neg_gamma: float,
+    chunk: int,
+) -> Tensor:
+    """(Focal) Proxy-Anchor of normalised ``xn (B, D)`` and raw ``proxies (C, D)``, chunked."""
+    return _ProxyAnchor.apply(xn, proxies, labels, alpha, delta, pos_gamma, neg_gamma, chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# Cosine-softmax cross-entropy
+# --------------------------------------------------------------------------------------------
+
+
+def _log_partition(walk: _Walk, scale: float) -> Tensor:
+    """Each sample's ``logsumexp_c(scale·s_c)`` (B,), accumulated online over the chunks."""
+    running_max = torch.full_like(walk.target_sim, -torch.inf)
+    total = torch.zeros_like(walk.target_sim)
+    for _, _, _, sim in walk.blocks():
+        z = sim.mul_(scale)
+        new_max = torch.maximum(running_max, z.amax(dim=1))
+        total = total * torch.exp(running_max - new_max) + torch.exp(z - new_max[:, None]).sum(1)
+        running_max = new_max
+    return running_max + torch.log(total)
+
+
+def _cross_entropy_grads(
+    walk: _Walk, scale: float, lse: Tensor, weight: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Gradients of ``Σ_i weight_i·(lse_i − scale·s_{i,y_i})`` w.r.t. ``x̂`` and ``P``."""
+    gx, gp = walk.new_grads()
+    row_factor = (scale * weight).unsqueeze(1)
+    for start, end, rows, sim in walk.blocks():
+        g = torch.exp(sim * scale - lse.unsqueeze(1)).mul_(row_factor)  # scale·w_i·softmax
+        walk.add_block_grads(gx, gp, start, end, rows, sim, g)
+    walk.add_target_grads(gx, gp, -scale * weight)
+    return gx, gp
+
+
+class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
+    """Chunked ``lse_i − scale·s_{i,y_i}``; reduced with ``weight`` (gradients in forward) or
+    per sample (``weight=None``: the gradient pass runs in backward with the incoming weights).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xn: Tensor,
+        proxies: Tensor,
+        labels: Tensor,
+        scale: float,
+        chunk: int,
+        weight: float | None,
+    ) -> Tensor:
+        gemm = gemm_dtype(xn, proxies)
+        with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
+            walk = _Walk(xn, proxies, labels, chunk, gemm)
+            lse = _log_partition(walk, scale)
+            losses = lse - scale * walk.target_sim
+            if weight is not None:
+                weights = torch.full_like(lse, weight)
+                ctx.save_for_backward(*_cross_entropy_grads(walk, scale, lse, weights))
+                return (losses * weight).sum()
+        ctx.walk, ctx.scale = walk, scale
+        ctx.save_for_backward(lse)
+        return losses
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        if grad_output.dim() == 0:
+            gx, gp = _scaled(ctx.saved_tensors, grad_output)
+        else:
+            (lse,) = ctx.saved_tensors
+            with torch.autocast(lse.device.type, enabled=False):
+                gx, gp = _cross_entropy_grads(ctx.walk, ctx.scale, lse, grad_output.to(lse.dtype))
+        return gx, gp, None, None, None, None
+
+
+def cosine_softmax_cross_entropy_chunked(
+    xn: Tensor, proxies: Tensor, labels: Tensor, scale: float, chunk: int, weight: float | None
+) -> Tensor:
+    """Chunked cosine-softmax cross-entropy; ``weight`` reduces (``1/B`` mean, ``1`` sum) or,
+    as ``None``, keeps the per-sample losses ``(B,)``."""
+    return _CosineSoftmaxCrossEntropy.apply(xn, proxies, labels, scale, chunk, weight)
