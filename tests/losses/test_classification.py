@@ -430,6 +430,16 @@ def test_half_precision_extreme_logits_are_finite(name, dtype):
     torch.testing.assert_close(out.double(), exact, atol=0.0, rtol=2e-2)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ALL)
+def test_cuda_matches_cpu(name):
+    # class weights, α and pos_weight stay on the CPU: the functions move them to the logits
+    fn, x, t = _case(name)
+    on_cpu = _value_and_grad(lambda a: fn(a, t, reduction="none"), x)
+    on_gpu = _value_and_grad(lambda a: fn(a, t.cuda(), reduction="none"), x.cuda())
+    _assert_same((on_gpu[0].cpu(), on_gpu[1].cpu()), on_cpu)
+
+
 # --- the probabilities warning ------------------------------------------------------------------
 
 PROBABILITY_CASES = {

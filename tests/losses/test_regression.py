@@ -107,8 +107,9 @@ def _asymmetric_reference(x, y, k):
 
 def test_asymmetric_mse_matches_its_definition():
     x, y = _pair(6, 4)
-    ours = _value_and_grad(lambda a, b: LF.asymmetric_mse(a, b, over_penalty=2.5), x, y)
-    reference = _value_and_grad(lambda a, b: _asymmetric_reference(a, b, 2.5), x, y)
+    k = 0.3  # not exact in float32: the float64 result must not round it
+    ours = _value_and_grad(lambda a, b: LF.asymmetric_mse(a, b, over_penalty=k), x, y)
+    reference = _value_and_grad(lambda a, b: _asymmetric_reference(a, b, k), x, y)
     _assert_same(ours[0], reference[0])
     _assert_same(ours[1], reference[1])
 
@@ -207,6 +208,17 @@ def test_half_precision_squares_in_float32():
     x = torch.tensor([300.0, 0.0], dtype=torch.float16)
     out = LF.mse(x, torch.zeros_like(x))
     assert out.dtype == torch.float16 and out == torch.tensor(45000.0, dtype=torch.float16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_cuda_matches_cpu(name):
+    fn, kwargs = ALL[name]
+    x, y = _pair(4, 3, scale=2.0)
+    on_cpu = _value_and_grad(lambda a, b: fn(a, b, **kwargs), x, y)
+    on_gpu = _value_and_grad(lambda a, b: fn(a, b, **kwargs), x.cuda(), y.cuda())
+    _assert_same(on_gpu[0].cpu(), on_cpu[0])
+    _assert_same(on_gpu[1].cpu(), on_cpu[1])
 
 
 # --- modules ------------------------------------------------------------------------------------

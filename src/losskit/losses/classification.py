@@ -187,7 +187,7 @@ def binary_cross_entropy(
     warn_if_probabilities(fn, "logits", x)
     xc = upcast(x)
     loss = F.binary_cross_entropy_with_logits(
-        xc, t.to(xc.dtype), pos_weight=None if pw is None else pw.to(xc.dtype), reduction="none"
+        xc, t.to(xc.dtype), pos_weight=None if pw is None else pw.to(xc), reduction="none"
     )
     return reduce(loss, reduction, fn=fn, dtype=x.dtype)
 
@@ -262,7 +262,7 @@ def cross_entropy(
     warn_if_probabilities(fn, "logits", x, dim=1)
 
     xc = upcast(x)
-    wc = None if w is None else w.to(xc.dtype)
+    wc = None if w is None else w.to(xc)
     loss = F.cross_entropy(
         xc,
         t.to(xc.dtype) if soft else t,
@@ -397,7 +397,7 @@ def focal(
     log_p_t = F.log_softmax(upcast(x), dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)
     loss = -_focal_factor(-torch.expm1(log_p_t), g) * log_p_t
     if isinstance(a, Tensor):
-        loss = loss * a.to(loss.dtype)[safe]
+        loss = loss * a.to(loss)[safe]
     elif a is not None:
         loss = loss * a
     loss = loss.masked_fill(~valid, 0.0)

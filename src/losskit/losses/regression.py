@@ -288,7 +288,8 @@ def asymmetric_mse(
 
     def per_element(x: Tensor, y: Tensor) -> Tensor:
         e = x - y
-        return torch.where(e > 0, k, 1.0) * e.square()
+        squared = e.square()
+        return torch.where(e > 0, k * squared, squared)
 
     return _elementwise("asymmetric_mse", per_element, input, target, reduction)
 
