@@ -306,7 +306,13 @@ def test_vae_elbo_matches_torch_references(reconstruction, beta):
         rec = F.mse_loss(recon, x, reduction="none").flatten(1).sum(1)
     ref = rec + beta * _kl_reference(mu, logvar)
     ours = LF.vae_elbo(
-        recon, x, mu, logvar, beta=beta, reconstruction=reconstruction, reduction="none"
+        recon,
+        x,
+        mu,
+        logvar,
+        beta,
+        reconstruction,
+        reduction="none",  # the documented order
     )
     torch.testing.assert_close(ours, ref)
     inputs = [recon, mu, logvar]
@@ -441,7 +447,7 @@ def test_perceptual_learnable_weights_and_user_module():
         nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
     )
     loss = losskit.PerceptualLoss(
-        backbone=trunk, layers=("relu1_1", "relu1_2"), learnable_weights=True, normalize_input=False
+        trunk, layers=("relu1_1", "relu1_2"), learnable_weights=True, normalize_input=False
     )
     assert isinstance(loss.weights, nn.Parameter)
     assert not any(p.requires_grad for p in trunk.parameters())  # frozen in place

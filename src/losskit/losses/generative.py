@@ -305,9 +305,9 @@ def vae_elbo(
     x: Tensor,
     mu: Tensor,
     logvar: Tensor,
-    *,
     beta: float = 1.0,
     reconstruction: Literal["bce", "mse"] = "bce",
+    *,
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Negative evidence lower bound of a Gaussian VAE (β-VAE): reconstruction + β·KL.
@@ -650,8 +650,8 @@ class PerceptualLoss(nn.Module):
 
     def __init__(
         self,
-        *,
         backbone: nn.Module | str | os.PathLike[str] | None = None,
+        *,
         layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3"),
         weights: Sequence[float] | None = None,
         learnable_weights: bool = False,

@@ -56,7 +56,7 @@ def _next_token_nll(
 
 
 def next_token_cross_entropy(
-    logits: Tensor, tokens: Tensor, *, ignore_index: int = -100, reduction: Reduction = "mean"
+    logits: Tensor, tokens: Tensor, ignore_index: int = -100, *, reduction: Reduction = "mean"
 ) -> Tensor:
     """Causal language-model loss: cross-entropy of each position's logits on the next token.
 
@@ -95,7 +95,7 @@ def next_token_cross_entropy(
     return reduce(nll, reduction, fn=fn, denominator=count, dtype=logits.dtype)
 
 
-def perplexity(logits: Tensor, tokens: Tensor, *, ignore_index: int = -100) -> Tensor:
+def perplexity(logits: Tensor, tokens: Tensor, ignore_index: int = -100) -> Tensor:
     """Perplexity of a causal language model: exp of the mean next-token cross-entropy.
 
     Formula: ``PPL = exp((1/N) Σ_{valid b,t} −log p(y_{b,t+1} | y_{b,≤t}))`` with ``N`` the number
@@ -130,8 +130,8 @@ def perplexity(logits: Tensor, tokens: Tensor, *, ignore_index: int = -100) -> T
 def bradley_terry(
     chosen_rewards: Tensor,
     rejected_rewards: Tensor,
-    *,
     margin: float | Tensor = 0.0,
+    *,
     reduction: Reduction = "mean",
 ) -> Tensor:
     """Bradley–Terry preference loss of a reward model (pairwise ranking, RLHF).
