@@ -96,10 +96,9 @@ def pairwise_euclidean(x: Tensor, y: Tensor | None = None, *, squared: bool = Fa
     b = a if y is None else upcast(y)
     a_sq = a.pow(2).sum(dim=1, keepdim=True)
     b_sq = a_sq.T if y is None else b.pow(2).sum(dim=1).unsqueeze(0)
-    sq = torch.addmm(b_sq, a, b.T, alpha=-2.0).add(a_sq).clamp_min(0.0)
+    sq = torch.addmm(b_sq, a, b.T, alpha=-2.0).add_(a_sq).clamp_min(0.0)
     if y is None:
-        eye = torch.eye(a.shape[0], dtype=torch.bool, device=a.device)
-        sq = sq.masked_fill(eye, 0.0)
+        sq.diagonal().zero_()  # exact zeros (no round-off); no gradient flows through them
     return (sq if squared else safe_sqrt(sq)).to(x.dtype)
 
 

@@ -1,8 +1,7 @@
 """Pair and triplet losses: contrastive, triplet, and triplet with online mining.
 
 Distances are Euclidean on the embeddings as given (no normalisation unless asked), computed in
-float32 or wider under half precision, with a root whose gradient stays finite at zero distance
-(:func:`losskit.functional.safe_sqrt`).
+float32 or wider under half precision, with a zero (sub)gradient at zero distance, never ``NaN``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from losskit._checks import (
     fail,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
-from losskit.losses.metric.distances import pairwise_euclidean, safe_sqrt
+from losskit.losses.metric.distances import pairwise_euclidean
 from losskit.losses.metric.miners import (
     batch_all_triplets,
     batch_hard_triplets,
@@ -55,6 +54,12 @@ def _check_flag(fn: str, arg: str, value: object) -> bool:
     if not isinstance(value, bool):
         fail(fn, arg, "to be a bool", type(value).__name__, kind=TypeError)
     return value
+
+
+def _paired_distance(a: Tensor, b: Tensor, p: float, squared: bool) -> Tensor:
+    """``||a_i - b_i||_p`` per row (squared if asked); its gradient at a zero distance is 0."""
+    d = torch.linalg.vector_norm(a - b, ord=p, dim=1)
+    return d.pow(2) if squared else d
 
 
 def contrastive(
@@ -102,9 +107,9 @@ def contrastive(
     check_shape(fn, "similar", check_tensor(fn, "similar", similar), (batch,), f"(B={batch})")
     m = _check_margin(fn, margin)
     check_reduction(fn, reduction)
-    sq = (upcast(x1) - upcast(x2)).pow(2).sum(dim=1)
-    y = similar.to(sq.dtype)
-    loss = y * sq + (1.0 - y) * F.relu(m - safe_sqrt(sq)).pow(2)
+    d = _paired_distance(upcast(x1), upcast(x2), 2.0, False)
+    y = similar.to(d.dtype)
+    loss = y * d.pow(2) + (1.0 - y) * F.relu(m - d).pow(2)
     return reduce(loss, reduction, fn=fn, dtype=x1.dtype)
 
 
@@ -159,10 +164,8 @@ def triplet(
     _check_flag(fn, "squared", squared)
     check_reduction(fn, reduction)
     a = upcast(anchor)
-    d_ap = torch.linalg.vector_norm(a - upcast(positive), ord=order, dim=1)
-    d_an = torch.linalg.vector_norm(a - upcast(negative), ord=order, dim=1)
-    if squared:
-        d_ap, d_an = d_ap.pow(2), d_an.pow(2)
+    d_ap = _paired_distance(a, upcast(positive), order, squared)
+    d_an = _paired_distance(a, upcast(negative), order, squared)
     loss = F.relu(d_ap - d_an + m)
     return reduce(loss, reduction, fn=fn, dtype=anchor.dtype)
 
@@ -234,19 +237,25 @@ def online_triplet(
     x = upcast(embeddings)
     if normalize:
         x = F.normalize(x, dim=1)
-    dist = pairwise_euclidean(x, squared=squared)
-    zero = dist.new_zeros(())
+    zero = x.new_zeros(())
     if strategy == "batch_hard":
-        pos_idx, neg_idx, valid = batch_hard_triplets(dist, labels)
-        d_ap = dist.gather(1, pos_idx.unsqueeze(1)).squeeze(1)
-        d_an = dist.gather(1, neg_idx.unsqueeze(1)).squeeze(1)
+        # Mine on squared distances without gradient (the root does not change the argmax), then
+        # differentiate only the 2B chosen distances, from the embeddings directly.
+        with torch.no_grad():
+            pos_idx, neg_idx, valid = batch_hard_triplets(
+                pairwise_euclidean(x, squared=True), labels
+            )
+        d_ap = _paired_distance(x, x[pos_idx], 2.0, squared)
+        d_an = _paired_distance(x, x[neg_idx], 2.0, squared)
         loss = torch.where(valid, F.relu(d_ap - d_an + m), zero)
         count = valid.sum()
     elif strategy == "semi_hard":
+        dist = pairwise_euclidean(x, squared=squared)
         neg_idx, valid = semi_hard_negatives(dist, labels)
         loss = torch.where(valid, F.relu(dist - dist.gather(1, neg_idx) + m), zero)
         count = valid.sum()
-    else:
+    else:  # batch_all
+        dist = pairwise_euclidean(x, squared=squared)
         valid = batch_all_triplets(labels)
         loss = torch.where(valid, F.relu(dist.unsqueeze(2) - dist.unsqueeze(1) + m), zero)
         count = (loss > 0).sum()
