@@ -110,7 +110,7 @@ def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
 def iou(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = EPS, reduction: Reduction = "mean"
 ) -> Tensor:
-    """IoU loss ``1 − IoU`` of paired boxes.
+    """IoU loss: one minus the intersection over union of paired boxes.
 
     Formula: ``L = 1 − inter / (union + eps)``; 0 for identical boxes, 1 for disjoint ones.
     See the module docstring for degenerate boxes.

@@ -82,7 +82,7 @@ ClassWeight = Tensor | Sequence[float] | None
 
 
 def _check_weight(fn: str, weight: ClassWeight) -> Tensor | None:
-    """``weight`` as a 1-D tensor of non-negative finite class weights (or ``None``)."""
+    """``weight`` as a 1-D floating tensor of non-negative class weights (or ``None``)."""
     if weight is None:
         return None
     if not isinstance(weight, Tensor):
@@ -460,9 +460,12 @@ def focal_tversky(
 
     Formula, per entry: ``L = (1 − TI)^γ`` with ``TI`` the Tversky index of :func:`tversky`.
     ``γ`` is the exponent itself: the paper writes ``(1 − TI)^(1/γ')`` and recommends
-    ``γ' = 4/3``, which is the default ``gamma = 0.75`` here. ``γ < 1`` strengthens the
-    gradient of entries that are already well segmented less than of hard ones; ``γ = 1``
-    gives :func:`tversky`. A perfect entry (``1 − TI = 0``) gives 0 with a zero gradient.
+    ``γ' = 4/3``, which is the default ``gamma = 0.75`` here. ``γ < 1`` raises the loss and
+    gradient of entries that are already well overlapped relative to :func:`tversky` (the
+    paper's choice, which keeps training going as the overlap nears 1); ``γ > 1`` lowers them and
+    focuses on poorly segmented entries; ``γ = 1`` gives :func:`tversky`. A perfect entry
+    (``1 − TI = 0``) gives 0 with, by convention, a zero gradient (the derivative is infinite
+    there for ``γ < 1``).
 
     Args:
         logits, target, alpha, beta, and the keyword options: as in :func:`tversky`.
