@@ -515,3 +515,12 @@ def test_perceptual_errors(tmp_path):
         LF.perceptual(
             torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), loss.features, weights=[1.0, 1.0]
         )
+
+
+def test_perceptual_gradcheck():
+    torch.manual_seed(0)
+    trunk = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Tanh()).double()  # smooth stand-in
+    features = VGG16Features(trunk, layers=("relu1_1",))
+    pred = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    assert gradcheck(lambda p: LF.perceptual(p, target, features), (pred,))
