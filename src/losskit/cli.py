@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "losskit.train.cli",
     "losskit.registry_cli",
     "losskit.guide_cli",
+    "losskit.plot_cli",
 )
 
 

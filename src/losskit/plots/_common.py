@@ -1,0 +1,68 @@
+"""Shared plumbing of the figures: figure creation, autograd curves, atomic PNG writing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+__all__ = ["DPI", "new_figure", "save_figure", "style_axes", "value_and_grad"]
+
+# Pixel size of a saved figure = figsize (inches) × DPI; the figures keep their layout inside
+# that size (no "tight" bounding box), so a figure's PNG size is known in advance.
+DPI = 100
+
+
+def new_figure(ncols: int, size: tuple[float, float], nrows: int = 1) -> tuple[Figure, list[Axes]]:
+    """A figure (no pyplot, so no display or global state) with a grid of axes, row by row."""
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str, *, legend: bool = True) -> None:
+    """Title, labels, a light grid and a legend — the common look of every panel."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if legend:
+        ax.legend(fontsize="small")
+
+
+def value_and_grad(
+    fn: Callable[[Tensor], Tensor], x: Sequence[float] | np.ndarray | Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values of an elementwise ``fn`` at the points ``x`` and ``d fn / dx`` there, by autograd.
+
+    ``fn`` maps a float64 tensor of shape ``(N,)`` to per-point values ``(N,)`` where value ``i``
+    depends only on ``x[i]``, so the gradient of the sum is the derivative at each point.
+    """
+    t = torch.as_tensor(np.asarray(x), dtype=torch.float64).clone().requires_grad_(True)
+    y = fn(t)
+    (g,) = torch.autograd.grad(y.sum(), t)
+    return y.detach().numpy(), g.numpy()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG atomically (temp file in the same folder, then ``os.replace``)."""
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"save_figure: expected `path` to end in .png, got {str(out)!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=dpi)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
