@@ -287,13 +287,14 @@ def label_smoothing_cross_entropy(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
 ) -> Tensor:
-    """Cross-entropy against a smoothed target distribution ``q``: ``ℓ = −Σ_c q_c·log p_c``.
+    """Cross-entropy against a smoothed target distribution (uniform or others convention).
 
-    ``convention="uniform"`` (PyTorch's ``label_smoothing``): ``q = (1 − ε)·onehot(y) + ε/C``,
-    so the target class gets ``1 − ε + ε/C``. ``convention="others"`` (Szegedy et al.'s text):
-    the target gets exactly ``1 − ε`` and each other class ``ε/(C − 1)``. With ``p = softmax(x)``
-    both reduce to ``ℓ = −(q_y − q_o)·log p_y − q_o·Σ_c log p_c`` (``q_o``: an other class's
-    share). ``"mean"`` averages over the valid targets.
+    ``ℓ = −Σ_c q_c·log p_c`` with ``p = softmax(x)``. ``convention="uniform"`` (PyTorch's
+    ``label_smoothing``): ``q = (1 − ε)·onehot(y) + ε/C``, so the target class gets
+    ``1 − ε + ε/C``. ``convention="others"`` (Szegedy et al.'s text): the target gets exactly
+    ``1 − ε`` and each other class ``ε/(C − 1)``. Both reduce to
+    ``ℓ = −(q_y − q_o)·log p_y − q_o·Σ_c log p_c`` (``q_o``: an other class's share).
+    ``"mean"`` averages over the valid targets.
 
     Args:
         logits (Tensor[B, C] | Tensor[B, C, d1, ...]): raw scores, classes on dim 1.
@@ -412,7 +413,7 @@ def binary_focal(
     *,
     reduction: Reduction = "mean",
 ) -> Tensor:
-    """Binary (sigmoid) focal loss, as :func:`torchvision.ops.sigmoid_focal_loss`.
+    """Binary (sigmoid) focal loss, as torchvision.ops.sigmoid_focal_loss.
 
     With ``p = σ(x)`` and ``p_t = p·y + (1 − p)·(1 − y)``:
     ``ℓ = α_t·(1 − p_t)^γ·BCE(x, y)``, ``α_t = α·y + (1 − α)·(1 − y)``. A negative ``alpha`` (or
@@ -460,7 +461,7 @@ def binary_focal(
 
 
 def class_weights(labels: Tensor, num_classes: int) -> Tensor:
-    """Inverse-frequency class weights ``w_c = n / (C·n_c)``; a class absent from ``labels`` gets 0.
+    """Inverse-frequency class weights n / (C·n_c); a class absent from ``labels`` gets 0.
 
     The "balanced" weights of scikit-learn's ``compute_class_weight``: a balanced data set gets
     all ones, and ``Σ_c n_c·w_c = n``. Pass them as ``weight`` to :func:`cross_entropy` or as

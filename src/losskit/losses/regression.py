@@ -135,7 +135,7 @@ def mae(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tens
 def huber(
     input: Tensor, target: Tensor, delta: float = 1.0, *, reduction: Reduction = "mean"
 ) -> Tensor:
-    """Huber loss: quadratic for small errors, linear (slope ``delta``) for large ones.
+    """Huber loss: quadratic for small errors, linear (slope delta) for large ones.
 
     With ``e = x − y``: ``ℓ = e²/2`` if ``|e| < δ``, else ``δ·(|e| − δ/2)``. As ``δ → ∞`` it is
     ``MSE/2``; divided by ``δ`` it tends to the absolute error as ``δ → 0``.
@@ -224,7 +224,7 @@ def _log_cosh(e: Tensor) -> Tensor:
 
 
 def log_cosh(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") -> Tensor:
-    """Log-cosh loss: about ``e²/2`` for small errors and ``|e| − log 2`` for large ones.
+    """Log-cosh loss: about e²/2 for small errors and |e| − log 2 for large ones.
 
     ``ℓ_i = log cosh(x_i − y_i)``, twice differentiable, gradient ``tanh(x_i − y_i)`` (so ±1 for
     large errors). Computed in a stable form (softplus for large ``|e|``): an error of 1e4 gives
@@ -257,7 +257,7 @@ def log_cosh(input: Tensor, target: Tensor, *, reduction: Reduction = "mean") ->
 def asymmetric_mse(
     input: Tensor, target: Tensor, over_penalty: float = 2.0, *, reduction: Reduction = "mean"
 ) -> Tensor:
-    """Squared error that weighs over-estimates ``over_penalty`` times more than under-estimates.
+    """Squared error that weighs over-estimates over_penalty times more than under-estimates.
 
     With ``e = x − y``: ``ℓ = k·e²`` if ``e > 0`` (prediction too high), else ``e²``, where
     ``k = over_penalty``; ``k = 1`` is the MSE. Its minimiser is an expectile of the target
