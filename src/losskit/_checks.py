@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_floating",
     "check_int",
@@ -167,6 +168,13 @@ def check_number(
         hi = "inf" if high is None else f"{high:g}"
         fail(fn, arg, f"in {left}{lo}, {hi}{right}", f"{value!r}")
     return v
+
+
+def check_bool(fn: str, arg: str, value: object) -> bool:
+    """A ``bool`` flag (not an int or a tensor)."""
+    if not isinstance(value, bool):
+        fail(fn, arg, "to be a bool", type(value).__name__, kind=TypeError)
+    return value
 
 
 def check_int(fn: str, arg: str, value: object, *, low: int | None = None) -> int:

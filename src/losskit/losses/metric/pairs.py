@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
+    check_bool,
     check_choice,
     check_floating,
     check_ndim,
@@ -18,7 +19,6 @@ from losskit._checks import (
     check_same_shape,
     check_shape,
     check_tensor,
-    fail,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
 from losskit.losses.metric.distances import pairwise_euclidean
@@ -48,12 +48,6 @@ def _check_margin(fn: str, margin: object) -> float:
 
 def _check_p(fn: str, p: object) -> float:
     return check_number(fn, "p", p, low=0.0, low_open=True)
-
-
-def _check_flag(fn: str, arg: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        fail(fn, arg, "to be a bool", type(value).__name__, kind=TypeError)
-    return value
 
 
 def _paired_distance(a: Tensor, b: Tensor, p: float, squared: bool) -> Tensor:
@@ -161,7 +155,7 @@ def triplet(
     check_same_shape(fn, "positive", check_floating(fn, "positive", positive), "anchor", anchor)
     check_same_shape(fn, "negative", check_floating(fn, "negative", negative), "anchor", anchor)
     m, order = _check_margin(fn, margin), _check_p(fn, p)
-    _check_flag(fn, "squared", squared)
+    check_bool(fn, "squared", squared)
     check_reduction(fn, reduction)
     a = upcast(anchor)
     d_ap = _paired_distance(a, upcast(positive), order, squared)
@@ -230,8 +224,8 @@ def online_triplet(
     embeddings, labels = check_embeddings_and_labels(fn, embeddings, labels)
     m = _check_margin(fn, margin)
     strategy = check_choice(fn, "mining", mining, MINING)
-    _check_flag(fn, "squared", squared)
-    _check_flag(fn, "normalize", normalize)
+    check_bool(fn, "squared", squared)
+    check_bool(fn, "normalize", normalize)
     check_reduction(fn, reduction)
 
     x = upcast(embeddings)
@@ -317,7 +311,7 @@ class TripletLoss(nn.Module):
         name = type(self).__name__
         self.margin = _check_margin(name, margin)
         self.p = _check_p(name, p)
-        self.squared = _check_flag(name, "squared", squared)
+        self.squared = check_bool(name, "squared", squared)
         self.reduction: Reduction = check_reduction(name, reduction)
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
@@ -363,8 +357,8 @@ class OnlineTripletLoss(nn.Module):
         name = type(self).__name__
         self.margin = _check_margin(name, margin)
         self.mining = check_choice(name, "mining", mining, MINING)
-        self.squared = _check_flag(name, "squared", squared)
-        self.normalize = _check_flag(name, "normalize", normalize)
+        self.squared = check_bool(name, "squared", squared)
+        self.normalize = check_bool(name, "normalize", normalize)
         self.reduction: Reduction = check_reduction(name, reduction)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
