@@ -100,7 +100,13 @@ def test_next_token_cross_entropy_half_precision(dtype):
     ref = _shifted_ce(low.detach().float(), tokens)
     torch.testing.assert_close(value.float(), ref, rtol=1e-2, atol=1e-2)
     ppl = LF.perplexity(logits.detach().to(dtype), tokens)
-    assert ppl.dtype == dtype and torch.isfinite(ppl)
+    assert ppl.dtype == torch.float32 and torch.isfinite(ppl)
+
+
+def test_perplexity_of_a_large_vocabulary_does_not_overflow_float16():
+    logits = torch.zeros(1, 3, 100_000, dtype=torch.float16)  # uniform: perplexity = V > 65504
+    value = LF.perplexity(logits, torch.tensor([[1, 2, 3]]))
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(1e5, rel=1e-3)
 
 
 def test_next_token_cross_entropy_errors():

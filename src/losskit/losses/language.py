@@ -108,7 +108,9 @@ def perplexity(logits: Tensor, tokens: Tensor, ignore_index: int = -100) -> Tens
         ignore_index: target id that contributes nothing.
 
     Returns:
-        Tensor: a scalar in the dtype of ``logits`` (computed in float32 or wider).
+        Tensor: a scalar in float32 or wider — unlike the losses, not cast back to a half
+        dtype: an untrained model's perplexity is about the vocabulary size, which overflows
+        float16 (max 65504) for large vocabularies.
 
     Raises:
         ValueError: as :func:`next_token_cross_entropy`.
@@ -124,7 +126,7 @@ def perplexity(logits: Tensor, tokens: Tensor, ignore_index: int = -100) -> Tens
     """
     fn = "perplexity"
     nll, count = _next_token_nll(fn, logits, tokens, ignore_index)
-    return torch.exp(reduce(nll, "mean", fn=fn, denominator=count)).to(logits.dtype)
+    return torch.exp(reduce(nll, "mean", fn=fn, denominator=count))
 
 
 def bradley_terry(
