@@ -12,8 +12,8 @@ With equal weights the ``big`` task's gradient dominates the shared layer. GradN
 shared layer, ``G_i = ‖∇_W w_i·L_i‖``, matches the average scaled by how slowly the task trains.
 The table shows ``w_i`` falling for ``big``, rising for the others, ``Σ w_i = 3`` throughout, and
 the spread of the ``G_i`` (max/min) shrinking from about 900 to about 2. The task weights have
-their own learning rate (0.01 here; the paper used 0.025): too large a rate makes a weight that
-must become small overshoot towards zero and oscillate.
+their own learning rate (0.01 here): too large a rate makes a weight that must become small
+overshoot towards zero and oscillate.
 
 Run: ``python examples/gradnorm_multitask.py`` (a few seconds on a CPU).
 """
@@ -75,7 +75,7 @@ def main(steps: int = 300, report_every: int = 30) -> None:
     optimiser = torch.optim.Adam(
         [
             {"params": model.parameters(), "lr": 1e-2},
-            {"params": gradnorm.parameters(), "lr": 0.01},  # the paper: 0.025
+            {"params": gradnorm.parameters(), "lr": 0.01},  # the task weights
         ]
     )
     shared = [model.last_shared.weight]

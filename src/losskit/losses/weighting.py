@@ -246,7 +246,7 @@ class GradNorm(nn.Module):
     **gradient** is ``∇ Σ_i w_i·L_i`` for the network (the weights held constant) and
     ``∇_w L_grad`` for the weights (``L_grad`` reaches no network parameter, as in the paper).
     One ``backward()`` and one optimiser step over the model's and this module's parameters
-    (the paper uses a learning rate of about 0.025 for ``w``) do both updates. Then call
+    (give ``w`` its own parameter group and learning rate) do both updates. Then call
     :meth:`update` with the step's task losses: it records ``L_i(0)`` on the first call and
     renormalises the weights to ``Σ_i w_i = K``. ``forward`` itself changes nothing; until
     ``L(0)`` is recorded it uses the current losses as ``L(0)`` (so ``r_i = 1``).
