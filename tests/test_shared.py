@@ -109,6 +109,12 @@ def test_check_number_and_int_accept_valid_values():
         _checks.check_int("f", "n", 0, low=1)
 
 
+def test_check_bool():
+    assert _checks.check_bool("f", "flag", False) is False
+    with _raises(TypeError, "f: expected `flag` to be a bool, got int"):
+        _checks.check_bool("f", "flag", 1)
+
+
 def test_check_values():
     x = torch.tensor([0.0, 0.5, 1.0])
     assert _checks.check_values("f", "t", x, low=0.0, high=1.0) is x
