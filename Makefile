@@ -18,8 +18,8 @@ train: $(BIN)/losskit
 	$(BIN)/losskit train $(ARGS)
 
 lint: $(BIN)/losskit
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 test: lint
