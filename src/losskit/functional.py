@@ -11,6 +11,7 @@ from losskit.losses.generative import *  # noqa: F403
 from losskit.losses.language import *  # noqa: F403
 from losskit.losses.metric.contrastive import *  # noqa: F403
 from losskit.losses.metric.distances import *  # noqa: F403
+from losskit.losses.metric.miners import *  # noqa: F403
 from losskit.losses.metric.pairs import *  # noqa: F403
 from losskit.losses.metric.proxies import *  # noqa: F403
 from losskit.losses.regression import *  # noqa: F403

@@ -73,7 +73,7 @@ def register(
             )
         if key in _REGISTRY and _REGISTRY[key].cls is not cls:
             raise ValueError(f"register: expected a new loss name, got {key!r} registered twice")
-        family = cls.__module__.rsplit(".", 1)[-1]
+        family = cls.__module__.removeprefix("losskit.losses.").split(".")[0]
         _REGISTRY[key] = LossSpec(name=key, cls=cls, function=function, family=family)
         return cls
 
