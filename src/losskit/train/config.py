@@ -107,6 +107,7 @@ class TrainConfig(BaseModel):
     # -- run --------------------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"
+    cpu_threads: int | None = None
     output_dir: str | None = None
     eval_every: int = 1
     quiet: bool = False
@@ -199,6 +200,13 @@ class TrainConfig(BaseModel):
     def _m(cls, v: int) -> int:
         if v < 2:
             raise ValueError(f"{_FN}: expected `m_per_class` to be an integer >= 2, got {v}")
+        return v
+
+    @field_validator("cpu_threads")
+    @classmethod
+    def _threads(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"{_FN}: expected `cpu_threads` to be an integer >= 1, got {v}")
         return v
 
     @field_validator("warmup_epochs", "num_workers")

@@ -51,7 +51,7 @@ from losskit.train.tracking import (
     summary_table,
 )
 
-__all__ = ["NonFiniteLossError", "Runtime", "build_optimizer", "epoch_seed", "train"]
+__all__ = ["NonFiniteLossError", "Runtime", "build_optimizer", "cpu_threads", "epoch_seed", "train"]
 
 RESULT_KEYS: tuple[str, ...] = (
     "accuracy",
@@ -64,6 +64,7 @@ RESULT_KEYS: tuple[str, ...] = (
     "nmi",
 )
 MAX_SAVED_EMBEDDINGS = 5000
+SMALL_MODEL_PARAMETERS = 1_000_000
 
 
 class NonFiniteLossError(RuntimeError):
@@ -107,6 +108,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def cpu_threads(config: TrainConfig, model: nn.Module) -> int:
+    """Intra-op threads for CPU training: ``cpu_threads`` if set, else 1 for a small model
+    (under a million parameters: its matrices are too small to gain from threads, and busy
+    threads waiting on a shared machine slow it down many times), else torch's default."""
+    if config.cpu_threads is not None:
+        return config.cpu_threads
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    return 1 if small else torch.get_num_threads()
 
 
 def build_optimizer(
@@ -184,6 +195,20 @@ def train(
         FileExistsError: ``output_dir`` already holds a run and ``resume`` is false.
         FileNotFoundError: ``resume`` without a checkpoint to resume from.
     """
+    threads = torch.get_num_threads()  # the loop may lower it for a small model on the CPU
+    try:
+        return _train(config, resume=resume, callbacks=callbacks, stream=stream)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    config: TrainConfig,
+    *,
+    resume: bool,
+    callbacks: Sequence[Callback] | None,
+    stream: IO[str] | None,
+) -> dict[str, Any]:
     # -- 1. Setup: run folder, banner, seeds, device ------------------------------------------
     out = stream or sys.stdout
     config = config.with_output_dir()
@@ -247,6 +272,8 @@ def train(
         class_weights(splits.train_labels, splits.num_classes) if config.class_weighted else None
     )
     objective = Objective(config, splits.num_classes, config.embedding_dim, weight).to(rt.device)
+    if rt.device.type == "cpu":
+        torch.set_num_threads(cpu_threads(config, model))
     optimizer = build_optimizer(model, objective, config)
     schedule = build_schedule(optimizer, config, config.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)

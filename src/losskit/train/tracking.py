@@ -106,7 +106,9 @@ class Callback:
 
 
 class TensorBoardLog(Callback):
-    """``Loss/*`` and ``LR`` every step, ``Eval/*`` and the confusion matrix every evaluation."""
+    """``Loss/*`` and ``LR`` every step, ``Eval/*`` every evaluation, and the confusion-matrix
+    figure at each evaluation that sets a new best and at the last epoch (drawing it takes longer
+    than a small model's whole epoch)."""
 
     def __init__(self) -> None:
         self.writer: Any = None
@@ -126,7 +128,8 @@ class TensorBoardLog(Callback):
         for tag, value in record.items():
             if tag.startswith("Eval/"):
                 self.writer.add_scalar(tag, value, run.global_step)
-        if evaluation is not None and evaluation.confusion is not None:
+        drawn = run.best.get("epoch") == run.epoch or run.epoch == run.config.epochs
+        if drawn and evaluation is not None and evaluation.confusion is not None:
             from losskit.train.evaluate import confusion_figure
 
             fig = confusion_figure(evaluation.confusion, run.class_names)

@@ -1,0 +1,97 @@
+"""The trainer's networks: backbone choice by sample rank, output shapes, freezing, errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from losskit.train.models import EmbeddingNet, build_backbone, build_model, resolve_backbone
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"), [((64,), "mlp"), ((3, 50), "cnn1d"), ((1, 8, 8), "cnn2d")]
+)
+def test_auto_picks_by_sample_rank(shape: tuple[int, ...], expected: str) -> None:
+    assert resolve_backbone("auto", shape) == expected
+    assert resolve_backbone("mlp", shape) == "mlp"
+
+
+@pytest.mark.parametrize("shape", [(64,), (3, 50), (1, 8, 8), (3, 70, 45)])
+def test_features_and_logits_shapes(shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    model = build_model("auto", shape, 7, embedding_dim=12, hidden_dim=16)
+    features, logits = model(torch.randn(5, *shape))
+    assert features.shape == (5, 12)
+    assert logits.shape == (5, 7)
+    (features.sum() + logits.sum()).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_freeze_backbone_leaves_the_heads_trainable() -> None:
+    model = build_model("mlp", (10,), 3, embedding_dim=4, hidden_dim=8)
+    model.freeze_backbone(True)
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    assert all(p.requires_grad for p in model.embedding.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+    model.freeze_backbone(False)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_embedding_net_accepts_any_backbone_with_out_features() -> None:
+    backbone = torch.nn.Flatten()
+    backbone.out_features = 6  # type: ignore[assignment]
+    net = EmbeddingNet(backbone, 4, 2)
+    features, logits = net(torch.randn(3, 2, 3))
+    assert (features.shape, logits.shape) == ((3, 4), (3, 2))
+
+
+def test_errors() -> None:
+    with pytest.raises(
+        ValueError, match=r"expected `sample shape` \(L,\), \(C, L\) or \(C, H, W\)"
+    ):
+        resolve_backbone("auto", (1, 2, 3, 4))
+    with pytest.raises(ValueError, match=r"expected `samples` of shape \(C, H, W\) for backbone"):
+        build_backbone("cnn2d", (64,))
+    with pytest.raises(ValueError, match=r"expected `samples` of shape \(L,\) for backbone 'mlp'"):
+        build_backbone("mlp", (1, 8, 8))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="has torchvision")
+def test_resnet_without_torchvision_says_how_to_get_it() -> None:
+    with pytest.raises(ImportError, match=r"backbone 'resnet18' needs torchvision: pip install"):
+        build_backbone("resnet18", (3, 32, 32))
+
+
+class _TinyResNet(torch.nn.Module):
+    """Stands in for a torchvision ResNet: same ``fc`` attribute and ``weights=`` argument."""
+
+    def __init__(self, weights: object = None) -> None:
+        super().__init__()
+        assert weights is None
+        self.conv1 = torch.nn.Conv2d(3, 8, 3)
+        self.pool = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.fc = torch.nn.Linear(8, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.conv1(x)))
+
+
+def test_resnet_weights_come_from_a_local_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = types.ModuleType("torchvision")
+    fake.models = types.SimpleNamespace(resnet18=_TinyResNet)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    reference = _TinyResNet()
+    torch.save(reference.state_dict(), tmp_path / "r18.pt")
+    net = build_backbone("resnet18", (1, 16, 16), weights=tmp_path / "r18.pt")
+    assert net.out_features == 8  # the classifier is dropped
+    torch.testing.assert_close(net.net.conv1.weight, reference.conv1.weight)
+    assert net(torch.randn(2, 1, 16, 16)).shape == (2, 8)  # grey images repeated to 3 channels
+    with pytest.raises(FileNotFoundError, match=r"no pretrained weights file at"):
+        build_backbone("resnet18", (3, 16, 16), weights=tmp_path / "missing.pt")
