@@ -128,12 +128,15 @@ class _Walk:
         self.target_sim = (xn * self.target_hat).sum(dim=1)
 
     def blocks(self) -> Iterator[tuple[int, int, Tensor, Tensor]]:
-        """Yield ``(start, end, P_c, S_c)``: raw proxy rows and cosines ``(B, end − start)``."""
+        """Yield ``(start, end, P_c, R_c)``: raw proxy rows and products ``R_c = x̂ P_cᵀ``.
+
+        ``R_c (B, end − start)`` is in the compute dtype; the cosines are ``R_c / ‖p‖``
+        (``self.inv_norm[start:end]``), left to the caller to fold into its next operation.
+        """
         for start in range(0, self.proxies.shape[0], self.chunk):
             end = min(start + self.chunk, self.proxies.shape[0])
             rows = self.proxies[start:end]
-            sim = (self.xg @ rows.to(self.gemm).T).to(self.compute)
-            yield start, end, rows, sim.mul_(self.inv_norm[start:end])
+            yield start, end, rows, (self.xg @ rows.to(self.gemm).T).to(self.compute)
 
     def without_targets(self, z: Tensor, start: int, end: int) -> Tensor:
         """``z`` (B, end − start) with each sample's own-class entry set to -inf, in place."""
@@ -143,15 +146,22 @@ class _Walk:
         return z.scatter_(1, col, torch.where(inside.unsqueeze(1), -torch.inf, kept))
 
     def add_block_grads(
-        self, gx: Tensor, gp: Tensor, start: int, end: int, rows: Tensor, sim: Tensor, g: Tensor
+        self, gx: Tensor, gp: Tensor, start: int, end: int, rows: Tensor, raw: Tensor, g: Tensor
     ) -> None:
-        """Add ``∂L/∂x̂`` and write rows ``start:end`` of ``∂L/∂P`` given ``g = ∂L/∂S_c``."""
+        """Add ``∂L/∂x̂`` and write rows ``start:end`` of ``∂L/∂P`` given ``g = ∂L/∂R_c``.
+
+        With ``s = R/‖p‖``: ``∂L/∂p = Σ_i g_ip x̂_i − (Σ_i g_ip R_ip) p / ‖p‖²``.
+        """
         inv = self.inv_norm[start:end]
-        coef = torch.linalg.vecdot(g, sim, dim=0) * inv * inv  # Σ_i g_ip s_ip / ‖p‖²
-        g_scaled = (g * inv).to(self.gemm)  # ∂L/∂(x̂·p) = g / ‖p‖
-        gx.add_(g_scaled @ rows.to(self.gemm))
-        block = (g_scaled.T @ self.xg).to(self.compute)
-        gp[start:end] = block.addcmul_(rows.to(self.compute), coef.unsqueeze(1), value=-1.0)
+        coef = torch.linalg.vecdot(g, raw, dim=0).mul_(inv).mul_(inv).unsqueeze(1)
+        g = g.to(self.gemm)
+        gx.add_(g @ rows.to(self.gemm))
+        block = gp[start:end]
+        if block.dtype == self.gemm:
+            torch.mm(g.T, self.xg, out=block)
+        else:
+            block.copy_(g.T @ self.xg)
+        block.addcmul_(rows.to(gp.dtype), coef.to(gp.dtype), value=-1.0)
 
     def add_target_grads(self, gx: Tensor, gp: Tensor, g_sim: Tensor) -> None:
         """Add the gradients of a loss through the target cosines, given ``∂L/∂s_y`` (B,)."""
@@ -197,16 +207,23 @@ class _ProxyAnchor(torch.autograd.Function):
             gx, gp = walk.new_grads()
             inv_classes = 1.0 / proxies.shape[0]
             negative = xn.new_zeros(())
-            for start, end, rows, sim in walk.blocks():
-                z = walk.without_targets(
-                    negative_exponent(sim, alpha, delta, neg_gamma), start, end
-                )
+            for start, end, rows, raw in walk.blocks():
+                inv = walk.inv_norm[start:end]
+                if neg_gamma == 0:  # α(s + δ) in one pass; ∂z/∂s = α
+                    z = torch.addcmul(raw.new_tensor(alpha * delta), raw, alpha * inv)
+                    slope: Tensor | float = alpha
+                else:
+                    sim = raw * inv
+                    z = negative_exponent(sim, alpha, delta, neg_gamma)
+                    slope = negative_slope(sim, alpha, neg_gamma)
+                z = walk.without_targets(z, start, end)
                 m = z.amax(dim=0).clamp_min_(0.0)
                 e = z.sub_(m).exp_()  # w^γ e^{α(s+δ)} / e^m, 0 at the targets
                 denom = e.sum(dim=0).add_(torch.exp(-m))
                 negative += (m + torch.log(denom)).sum()
-                g = e.mul_(inv_classes / denom).mul_(negative_slope(sim, alpha, neg_gamma))
-                walk.add_block_grads(gx, gp, start, end, rows, sim, g)
+                # ∂/∂R = e/denom · slope / ‖p‖ / C
+                g = e.mul_(inv / denom * inv_classes)
+                walk.add_block_grads(gx, gp, start, end, rows, raw, g.mul_(slope))
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
                 positive = positive_term(target_sim, labels, alpha, delta, pos_gamma)
@@ -244,10 +261,10 @@ def _log_partition(walk: _Walk, scale: float) -> Tensor:
     """Each sample's ``logsumexp_c(scale·s_c)`` (B,), accumulated online over the chunks."""
     running_max = torch.full_like(walk.target_sim, -torch.inf)
     total = torch.zeros_like(walk.target_sim)
-    for _, _, _, sim in walk.blocks():
-        z = sim.mul_(scale)
+    for start, end, _, raw in walk.blocks():
+        z = raw.mul_(scale * walk.inv_norm[start:end])
         new_max = torch.maximum(running_max, z.amax(dim=1))
-        total = total * torch.exp(running_max - new_max) + torch.exp(z - new_max[:, None]).sum(1)
+        total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
         running_max = new_max
     return running_max + torch.log(total)
 
@@ -258,9 +275,11 @@ def _cross_entropy_grads(
     """Gradients of ``Σ_i weight_i·(lse_i − scale·s_{i,y_i})`` w.r.t. ``x̂`` and ``P``."""
     gx, gp = walk.new_grads()
     row_factor = (scale * weight).unsqueeze(1)
-    for start, end, rows, sim in walk.blocks():
-        g = torch.exp(sim * scale - lse.unsqueeze(1)).mul_(row_factor)  # scale·w_i·softmax
-        walk.add_block_grads(gx, gp, start, end, rows, sim, g)
+    for start, end, rows, raw in walk.blocks():
+        inv = walk.inv_norm[start:end]
+        softmax = torch.addcmul(-lse.unsqueeze(1), raw, scale * inv).exp_()
+        g = softmax.mul_(row_factor).mul_(inv)  # ∂/∂R = scale·w_i·softmax / ‖p‖
+        walk.add_block_grads(gx, gp, start, end, rows, raw, g)
     walk.add_target_grads(gx, gp, -scale * weight)
     return gx, gp
 
