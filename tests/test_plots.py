@@ -57,7 +57,7 @@ def run_dir(tmp_path):
                 "Loss/Total": 3.0 / epoch,
                 "Loss/CE": 2.0 / epoch,
                 "Loss/Proxy": 4.0 / epoch,
-                "lr": 1e-3 / epoch,
+                "lr": 1e-3 * 0.1 ** (epoch - 1),
                 "Eval/accuracy": 1 - 0.5 / epoch,
                 "Eval/recall_at_1": 1 - 0.6 / epoch,
                 "time_s": 1.0,
@@ -260,7 +260,9 @@ def test_run_figure_structure_and_values(run_dir):
     ax_loss, ax_eval, ax_lr = fig.axes
     assert list(curves(ax_loss)) == ["Total", "CE", "Proxy"]
     assert list(curves(ax_eval)) == ["accuracy", "recall_at_1"]
-    assert len(ax_lr.get_lines()) == 1 and ax_lr.get_yscale() == "log"
+    assert len(ax_lr.get_lines()) == 1
+    assert ax_lr.get_yscale() == "log"  # spans 10^4
+    assert ax_loss.get_yscale() == "linear"  # spans a factor 5 only
     np.testing.assert_allclose(curves(ax_loss)["CE"].get_ydata(), [2.0 / e for e in range(1, 6)])
     np.testing.assert_allclose(curves(ax_loss)["CE"].get_xdata(), range(1, 6))
 

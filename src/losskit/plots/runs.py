@@ -77,11 +77,18 @@ def _series(records: list[dict[str, float]], key: str) -> tuple[np.ndarray, np.n
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
+def _wide_positive(series: list[np.ndarray]) -> bool:
+    """Whether values are all positive and span more than a factor of 10 (then: log scale)."""
+    values = np.concatenate(series)
+    return bool(values.size) and bool((values > 0).all()) and values.max() > 10 * values.min()
+
+
 def run_figure(run: str | os.PathLike[str]) -> Figure:
     """Training curves of a run, from its ``metrics.jsonl``.
 
     One panel per group present in the records: every ``Loss/*`` key (``Loss/Total``,
-    ``Loss/CE``, ``Loss/Proxy``, ...), every ``Eval/*`` key, and ``lr`` (log scale).
+    ``Loss/CE``, ``Loss/Proxy``, ...), every ``Eval/*`` key, and ``lr``. Losses and the learning
+    rate use a log scale when they are positive and span more than a factor of 10.
 
     Args:
         run (path): the run folder (or its ``metrics.jsonl``).
@@ -115,7 +122,7 @@ def run_figure(run: str | os.PathLike[str]) -> Figure:
             ax.plot(
                 epochs, values, label=label, linewidth=2, marker="o" if few else None, markersize=3
             )
-        if title == "Learning rate":
+        if title != "Evaluation" and _wide_positive([_series(records, k)[1] for k in ks]):
             ax.set_yscale("log")
         ylabel = {"Losses": "loss (epoch mean)", "Evaluation": "metric", "Learning rate": "lr"}
         style_axes(ax, title, "epoch", ylabel[title], legend=title != "Learning rate")
@@ -224,7 +231,7 @@ def embeddings_figure(
         c=index,
         cmap=cmap,
         norm=norm,
-        s=8,
+        s=float(np.clip(4000 / len(labels), 6, 20)),
         alpha=0.7,
         linewidths=0,
     )
