@@ -373,8 +373,13 @@ def test_embeddings_errors(tmp_path):
 def test_save_figure_atomic_and_png_only(tmp_path):
     fig = regression_figure(points=5)
     out = save_figure(fig, tmp_path / "sub" / "r.png", dpi=50)
-    assert Image.open(out).size == (500, 200)
+    with Image.open(out) as image:
+        assert image.size == (500, 200) and image.mode == "P"  # 256-colour palette
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["r.png"]
+    assert out.stat().st_mode & 0o044  # readable by others as umask allows, not 0600
+    full = save_figure(fig, tmp_path / "full.png", dpi=50, palette=False)
+    with Image.open(full) as image:
+        assert image.size == (500, 200) and image.mode == "RGBA"
     with pytest.raises(ValueError, match=r"save_figure: expected `path` to end in .png"):
         save_figure(fig, tmp_path / "r.jpg")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -11,7 +12,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import Tensor
+
+from losskit._checks import fail
 
 __all__ = ["DPI", "new_figure", "save_figure", "style_axes", "value_and_grad"]
 
@@ -51,16 +55,34 @@ def value_and_grad(
     return y.detach().numpy(), g.numpy()
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) -> Path:
-    """Write ``fig`` as a PNG atomically (temp file in the same folder, then ``os.replace``)."""
+def save_figure(
+    fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI, palette: bool = True
+) -> Path:
+    """Write ``fig`` as a PNG atomically (temp file in the same folder, then ``os.replace``).
+
+    With ``palette`` (default) the image is stored with a 256-colour palette: line plots look
+    the same and the file is about 3× smaller. The file gets the usual permissions (umask).
+
+    Raises:
+        ValueError: if ``path`` does not end in ``.png``.
+    """
     out = Path(path)
     if out.suffix.lower() != ".png":
-        raise ValueError(f"save_figure: expected `path` to end in .png, got {str(out)!r}")
+        fail("save_figure", "path", "to end in .png", repr(str(out)))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    if palette:
+        image = Image.open(buffer).convert("RGB").quantize(256, dither=Image.Dither.NONE)
+        buffer = io.BytesIO()
+        image.save(buffer, format="png", optimize=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=dpi)
+            handle.write(buffer.getvalue())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
