@@ -137,6 +137,7 @@ def test_gradient_report_text():
     assert any(line.startswith("dead.weight") and "ZERO GRADIENT" in line for line in lines)
     assert any(line.startswith("unused.bias") and "NO GRADIENT" in line for line in lines)
     assert any(line.startswith("frozen.bias") and "frozen" in line for line in lines)
+    assert "used.bias    (3,) " in text and all(line == line.rstrip() for line in lines)
     assert lines[-1].endswith("4 flagged")
 
 

@@ -31,7 +31,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from losskit._checks import check_int, check_number, fail
+from losskit._checks import check_int, check_number, fail, shape_str
 
 __all__ = [
     "GradientReport",
@@ -145,8 +145,10 @@ class GradientReport:
         lines = [f"{'parameter':<{width}}  {'shape':<16} {'grad norm':>12}  note"]
         for p in self.parameters:
             norm = "-" if p.norm is None else f"{p.norm:.4e}"
-            shape = "(" + ", ".join(str(d) for d in p.shape) + ")"
-            lines.append(f"{p.name:<{width}}  {shape:<16} {norm:>12}  {_STATUS_NOTE[p.status]}")
+            line = (
+                f"{p.name:<{width}}  {shape_str(p.shape):<16} {norm:>12}  {_STATUS_NOTE[p.status]}"
+            )
+            lines.append(line.rstrip())
         verdict = "all gradients look healthy" if self.ok else f"{len(self.flagged)} flagged"
         lines.append(f"total gradient norm {self.total_norm:.4e}; {verdict}")
         return "\n".join(lines)
