@@ -6,7 +6,8 @@ runs in its own subprocess: the proxies ``P (C, D)`` and embeddings ``x (B, D)``
 after a baseline reading of the resident set, so a method's peak increase counts the proxies,
 their gradient and every temporary. Peak memory is the kernel's high-water mark (``VmHWM``,
 reset through ``/proc/self/clear_refs`` before the baseline). Time is the fastest of a few
-forward + backward steps (``P.grad`` reset to ``None`` between steps, as ``zero_grad`` does).
+forward + backward steps (``P.grad`` reset to ``None`` between steps, as ``zero_grad`` does);
+at C = 10⁶ the single measured step is also the memory step.
 
 Run: ``python benchmarks/proxy_scale.py`` (a few minutes on 2 CPU cores; the C = 10⁶ case needs
 about 13 GB free for the dense GEMM floor, otherwise its floor is timed chunk by chunk and the
@@ -91,9 +92,11 @@ def worker(method: str, batch: int, classes: int, dim: int, repeats: int) -> Non
     _reset_peak()
     baseline = _status_kb("VmRSS")
     step = _step_fn(method, batch, classes, dim)
+    start = time.perf_counter()
     step()
+    times = [time.perf_counter() - start]  # kept only when there are no repeats
     peak = _status_kb("VmHWM") - baseline
-    times = []
+    times = times[:1] if repeats == 0 else []
     for _ in range(repeats):
         start = time.perf_counter()
         step()
@@ -115,7 +118,7 @@ def _available_bytes() -> int:
 
 
 def _measure(method: str, batch: int, classes: int, dim: int) -> dict[str, float] | None:
-    repeats = 1 if classes >= 1_000_000 else 3 if classes >= 100_000 else 5
+    repeats = 0 if classes >= 1_000_000 else 3 if classes >= 100_000 else 5
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method]
     cmd += ["--shape", str(batch), str(classes), str(dim), "--repeats", str(repeats)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)

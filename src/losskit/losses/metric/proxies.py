@@ -105,11 +105,11 @@ def _check_gammas(fn: str, pos_gamma: object, neg_gamma: object) -> tuple[float,
 # --------------------------------------------------------------------------------------------
 
 
-def _check_chunk_size(fn: str, chunk_size: object, batch: int, num_proxies: int) -> int:
+def _check_chunk_size(fn: str, chunk_size: object, x: Tensor, proxies: Tensor) -> int:
     """``None`` → :func:`auto_chunk_size`; otherwise an integer ≥ 1 (capped at ``C``)."""
     if chunk_size is None:
-        return auto_chunk_size(batch, num_proxies)
-    return min(check_int(fn, "chunk_size", chunk_size, low=1), num_proxies)
+        return auto_chunk_size(x.shape[0], proxies.shape[0], x.device.type)
+    return min(check_int(fn, "chunk_size", chunk_size, low=1), proxies.shape[0])
 
 
 def _normalized(x: Tensor, proxies: Tensor) -> Tensor:
@@ -197,7 +197,7 @@ def nearest_proxy(
     fn = "nearest_proxy"
     x, p = _check_features(fn, features, proxies)
     lam = check_number(fn, "logits_weight", logits_weight, low=0.0, high=1.0)
-    step = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
+    step = _check_chunk_size(fn, chunk_size, x, p)
     if logits is not None:
         check_floating(fn, "logits", logits)
         check_shape(fn, "logits", logits, (x.shape[0], p.shape[0]), "matching (B, C)")
@@ -231,7 +231,7 @@ def _proxy_anchor_impl(
     x, y, p = _check_inputs(fn, embeddings, labels, proxies)
     a, d = _check_margins(fn, alpha, delta)
     gp, gn = _check_gammas(fn, pos_gamma, neg_gamma)
-    chunk = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
+    chunk = _check_chunk_size(fn, chunk_size, x, p)
     loss = proxy_anchor_chunked(_normalized(x, p), p, y, a, d, gp, gn, chunk)
     return loss.to(x.dtype)
 
@@ -262,10 +262,10 @@ def proxy_anchor(
     are formed during the forward pass, so the cost is about that of ``x @ P.T`` forward plus
     backward (3 GEMMs) and the ``(B, C)`` matrix is never held more than a chunk at a time. The
     result is exact (the negative term is a per-proxy sum over the batch, complete within each
-    chunk). ``chunk_size=None`` picks ``min(C, max(256, 2**18 // B))`` proxies per chunk (a
-    ``(B, chunk)`` block of about 2¹⁸ elements; one chunk, i.e. the dense computation, when
-    ``C`` is small). Under autocast the GEMMs run in the autocast dtype, the log-sum-exps in
-    float32.
+    chunk). ``chunk_size=None`` picks ``min(C, max(256, E // B))`` proxies per chunk, a
+    ``(B, chunk)`` block of about ``E`` = 2¹⁹ elements on CPU (2²³ on CUDA); one chunk, i.e.
+    the dense computation, when ``C`` is small. Under autocast the GEMMs run in the autocast
+    dtype, the log-sum-exps in float32.
 
     Args:
         embeddings (Tensor[B, D]): embeddings (normalised inside).
@@ -405,7 +405,7 @@ def cosine_softmax_cross_entropy(
     x, y, p = _check_inputs(fn, embeddings, labels, proxies)
     sigma = check_number(fn, "scale", scale, low=0.0, low_open=True)
     mode = check_reduction(fn, reduction)
-    chunk = _check_chunk_size(fn, chunk_size, x.shape[0], p.shape[0])
+    chunk = _check_chunk_size(fn, chunk_size, x, p)
     weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
     loss = cosine_softmax_cross_entropy_chunked(_normalized(x, p), p, y, sigma, chunk, weight)
     return loss.to(x.dtype)
