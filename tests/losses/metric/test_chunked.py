@@ -178,6 +178,23 @@ def test_autocast_half_gemms_are_finite_and_close(name, dtype, device):
         torch.testing.assert_close(a, b, rtol=0.05, atol=0.05 * b.abs().max().item())
 
 
+def test_autocast_leaves_float64_alone():
+    x, labels, proxies = make(6, 9, present=3)
+    expected = proxy_anchor(x, labels, proxies, chunk_size=4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(proxy_anchor(x, labels, proxies, chunk_size=4), expected)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_batch_of_one(name):
+    loss, reference = LOSSES[name]
+    x, labels, proxies = make(1, 9)
+    ours = value_and_grads(loss(x, labels, proxies, chunk_size=4), x, proxies)
+    expected = value_and_grads(reference(x, labels, proxies), x, proxies)
+    for a, b in zip(ours, expected):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_inputs_alpha_32_finite(dtype):
     x, labels, proxies = make(16, 100, dim=8, present=3, dtype=dtype)

@@ -109,11 +109,11 @@ def positive_term(
 
 
 def gemm_dtype(xn: Tensor, proxies: Tensor) -> torch.dtype:
-    """The autocast dtype when autocast is on for the inputs' device, else the inputs' dtype."""
-    device = xn.device.type
-    if torch.is_autocast_enabled(device):
+    """The inputs' dtype, or the autocast dtype when autocast is on (float64 is never cast)."""
+    dtype, device = torch.promote_types(xn.dtype, proxies.dtype), xn.device.type
+    if dtype != torch.float64 and torch.is_autocast_enabled(device):
         return torch.get_autocast_dtype(device)
-    return torch.promote_types(xn.dtype, proxies.dtype)
+    return dtype
 
 
 class _Walk:

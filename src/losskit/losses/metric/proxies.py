@@ -1,8 +1,19 @@
-"""Metric learning with proxies: Proxy-Anchor, its focal-style and multi-proxy variants.
+"""Metric learning with proxies: Proxy-Anchor, its focal-style and multi-proxy variants, and a
+cosine-softmax cross-entropy over proxies.
 
 Every loss here compares L2-normalised embeddings with L2-normalised learnable proxies (one per
 class, or ``K`` per class) by cosine similarity ``s(x, p)``. The modules own their proxies,
-initialised as in the paper's code (Kaiming normal, fan-out).
+initialised as in the paper's code (Kaiming normal, fan-out). The single-proxy losses walk the
+proxies in chunks with gradients formed in the forward pass (:mod:`._chunked`): exact, and near
+the cost of ``x @ P.T`` forward plus backward for 10⁵–10⁶ classes.
+
+Compared with pytorch-metric-learning's ``ProxyAnchorLoss(num_classes, embedding_size,
+margin=δ, alpha=α)`` with the same proxies, :func:`proxy_anchor` gives the same value and
+gradients (same ``1/|P⁺|`` and ``1/C`` divisors, same treatment of absent classes). It differs
+in that it (1) computes the log-sum-exps in float32 for half-precision inputs where PML computes
+in the embeddings' dtype, (2) never casts the proxies in place (PML converts its proxies to the
+embeddings' dtype at each call), (3) offers no miner weights (``indices_tuple``) nor weight
+regularisers, and (4) rejects out-of-range labels with a clear error.
 """
 
 from __future__ import annotations
