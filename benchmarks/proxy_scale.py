@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 
-METHODS = ("gemm", "ours", "pml")
+METHODS = ("gemm", "ours", "pml", "focal", "ce")
 CASES = ((180, 1_000, 512), (180, 10_000, 512), (180, 100_000, 512), (1024, 1_000_000, 512))
 GIB = 1 << 30
 
@@ -50,7 +50,7 @@ def _reset_peak() -> None:
 def _step_fn(method: str, batch: int, classes: int, dim: int) -> Callable[[], None]:
     import torch
 
-    from losskit.functional import proxy_anchor
+    from losskit.functional import cosine_softmax_cross_entropy, focal_proxy_anchor, proxy_anchor
 
     x = torch.randn(batch, dim, requires_grad=True)
     labels = torch.randint(0, classes, (batch,))
@@ -66,8 +66,14 @@ def _step_fn(method: str, batch: int, classes: int, dim: int) -> Callable[[], No
     else:
         proxies = torch.nn.Parameter(torch.randn(classes, dim))
 
+        chunked = {
+            "ours": proxy_anchor,
+            "focal": focal_proxy_anchor,
+            "ce": cosine_softmax_cross_entropy,
+        }.get(method, proxy_anchor)
+
         def loss() -> torch.Tensor:
-            return proxy_anchor(x, labels, proxies)
+            return chunked(x, labels, proxies)
 
     def step() -> None:
         x.grad, proxies.grad = None, None
@@ -88,7 +94,7 @@ def worker(method: str, batch: int, classes: int, dim: int, repeats: int) -> Non
     import torch
 
     torch.manual_seed(0)
-    torch.ones(1)  # finish lazy initialisation before the baseline
+    _step_fn(method, 4, 8, 4)()  # finish lazy initialisation (BLAS, autograd) before the baseline
     _reset_peak()
     baseline = _status_kb("VmRSS")
     step = _step_fn(method, batch, classes, dim)
@@ -163,6 +169,8 @@ def main() -> None:
         # where that cannot fit.
         fits = 80 * batch * classes < _available_bytes() - 2 * GIB
         found["pml"] = _measure("pml", batch, classes, dim) if fits else None
+        for extra in ("focal", "ce"):
+            found[extra] = _measure(extra, batch, classes, dim) if batch == 180 else None
         note = "" if floor == "gemm" else " (floor chunked: dense S would not fit)"
         rows.append((batch, classes, dim, found, note))
         print(f"measured B={batch} C={classes} D={dim}{note}", file=sys.stderr)
@@ -191,6 +199,16 @@ def main() -> None:
             _value(p, "peak_mb", ".0f"),
         ]
         print("| " + " | ".join(cells) + " |")
+    print("\nOther chunked losses, time / GEMM floor (B=180):")
+    print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy |")
+    print("|---|---|---|")
+    for batch, classes, _, r, _ in rows:
+        if batch == 180:
+            focal, ce = (
+                _ratio(r["focal"], r["gemm"], "time_s"),
+                _ratio(r["ce"], r["gemm"], "time_s"),
+            )
+            print(f"| {classes:,} | {focal} | {ce} |")
     if any(note for *_, note in rows):
         print("\n* GEMM floor timed 2**14 proxies at a time (same 3 GEMMs) for lack of memory.")
     print("— : not run (pytorch-metric-learning would not fit in memory) or failed.")

@@ -449,7 +449,8 @@ def multi_proxy_anchor(
     - ``pooling="softmax"``: ``s = Σ_k softmax_k(s_k / τ) · s_k`` (tends to the max as τ → 0);
     - ``pooling="max"``: ``s = max_k s_k``;
 
-    then :func:`proxy_anchor`'s formula applies to the pooled ``(B, C)`` similarities.
+    then :func:`proxy_anchor`'s formula applies to the pooled ``(B, C)`` similarities. This
+    loss is computed densely: it holds the ``(B, C·K)`` similarity matrix.
 
     Args:
         embeddings (Tensor[B, D]): embeddings (normalised inside).
