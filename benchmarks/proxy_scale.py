@@ -1,17 +1,22 @@
 """Proxy-Anchor at scale: time and peak memory of ours, the GEMM floor and pytorch-metric-learning.
 
 The **GEMM floor** is ``S = x @ P.T`` forward plus its backward with a dense ``(B, C)`` upstream
-gradient: the three matrix multiplies any proxy loss needs, with nothing else. Every measurement
-runs in its own subprocess: the proxies ``P (C, D)`` and embeddings ``x (B, D)`` are allocated
-after a baseline reading of the resident set, so a method's peak increase counts the proxies,
-their gradient and every temporary. Peak memory is the kernel's high-water mark (``VmHWM``,
-reset through ``/proc/self/clear_refs`` before the baseline). Time is the fastest of a few
-forward + backward steps (``P.grad`` reset to ``None`` between steps, as ``zero_grad`` does);
-at C = 10⁶ the single measured step is also the memory step.
+gradient: the three matrix multiplies any proxy loss needs, with nothing else.
 
-Run: ``python benchmarks/proxy_scale.py`` (a few minutes on 2 CPU cores; the C = 10⁶ case needs
-about 13 GB free for the dense GEMM floor, otherwise its floor is timed chunk by chunk and the
-table says so). ``--quick`` runs the two smallest cases only.
+Memory: each method runs one forward + backward step in its own subprocess; the proxies
+``P (C, D)`` and embeddings ``x (B, D)`` are allocated after a baseline reading of the resident
+set, so the peak increase counts the proxies, their gradient and every temporary. Peak memory is
+the kernel's high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs`` after a tiny
+warm-up step and before the baseline).
+
+Time: one subprocess per shape runs the methods on the same inputs in interleaved rounds (so
+they see the same machine load) and keeps each method's fastest forward + backward step
+(``P.grad`` reset to ``None`` before each step, as ``zero_grad`` does). At C = 10⁶ each method
+runs a single step, in its memory subprocess.
+
+Run: ``python benchmarks/proxy_scale.py`` (about five minutes on 2 CPU cores; the C = 10⁶ case
+needs about 13 GB free for the dense GEMM floor, otherwise its floor is timed 2¹⁴ proxies at a
+time and the table says so). ``--quick`` runs the two smallest shapes only.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-METHODS = ("gemm", "ours", "pml", "focal", "ce")
 CASES = ((180, 1_000, 512), (180, 10_000, 512), (180, 100_000, 512), (1024, 1_000_000, 512))
+SINGLE_STEP_CLASSES = 1_000_000  # from here on: one step per method, timed in its memory run
+EXTRAS = ("focal", "ce")  # other chunked losses, timed at B = 180
 GIB = 1 << 30
 
 
 # --------------------------------------------------------------------------------------------
-# Worker: one method, one shape, one process
+# Workers (subprocesses)
 # --------------------------------------------------------------------------------------------
 
 
@@ -47,67 +54,101 @@ def _reset_peak() -> None:
         f.write("5")  # resets VmHWM to the current RSS
 
 
-def _step_fn(method: str, batch: int, classes: int, dim: int) -> Callable[[], None]:
+def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = None) -> Any:
+    """Inputs and a closure running one forward + backward step of ``method``.
+
+    ``shared`` = ``(x, labels, proxies)`` reuses inputs (timing); otherwise they are drawn here
+    (memory: pytorch-metric-learning then allocates its own proxies instead of ours).
+    """
     import torch
 
     from losskit.functional import cosine_softmax_cross_entropy, focal_proxy_anchor, proxy_anchor
 
-    x = torch.randn(batch, dim, requires_grad=True)
-    labels = torch.randint(0, classes, (batch,))
+    proxies: Any
+    if shared is None:
+        x = torch.randn(batch, dim, requires_grad=True)
+        labels = torch.randint(0, classes, (batch,))
+        proxies = None if method == "pml" else torch.nn.Parameter(torch.randn(classes, dim))
+    else:
+        x, labels, proxies = shared
+    compute: Callable[[], None]
     if method == "pml":
         from pytorch_metric_learning.losses import ProxyAnchorLoss
 
         module = ProxyAnchorLoss(classes, dim, margin=0.1, alpha=32)
+        if proxies is not None:
+            module.proxies.data.copy_(proxies.data)
         proxies = module.proxies
 
-        def loss() -> torch.Tensor:
-            return module(x, labels)
+        def compute() -> None:
+            module(x, labels).backward()
 
-    else:
-        proxies = torch.nn.Parameter(torch.randn(classes, dim))
+    elif method == "gemm":
 
-        chunked = {
-            "ours": proxy_anchor,
-            "focal": focal_proxy_anchor,
-            "ce": cosine_softmax_cross_entropy,
-        }.get(method, proxy_anchor)
-
-        def loss() -> torch.Tensor:
-            return chunked(x, labels, proxies)
-
-    def step() -> None:
-        x.grad, proxies.grad = None, None
-        if method == "gemm":
+        def compute() -> None:
             sim = x @ proxies.T
             sim.backward(torch.ones_like(sim))
-        elif method == "gemm_chunked":  # the same 3 GEMMs, 2**14 proxies at a time
+
+    elif method == "gemm_chunked":  # the same 3 GEMMs, 2**14 proxies at a time
+
+        def compute() -> None:
             for rows in proxies.split(1 << 14):
                 sim = x @ rows.T
                 sim.backward(torch.ones_like(sim))
-        else:
-            loss().backward()
+
+    else:
+        loss: Callable[..., Any] = {
+            "ours": proxy_anchor,
+            "focal": focal_proxy_anchor,
+            "ce": cosine_softmax_cross_entropy,
+        }[method]
+
+        def compute() -> None:
+            loss(x, labels, proxies).backward()
+
+    def step() -> None:
+        x.grad, proxies.grad = None, None
+        compute()
 
     return step
 
 
-def worker(method: str, batch: int, classes: int, dim: int, repeats: int) -> None:
+def memory_worker(method: str, batch: int, classes: int, dim: int) -> None:
+    """Peak RSS increase (and time) of one step, printed as JSON."""
     import torch
 
     torch.manual_seed(0)
-    _step_fn(method, 4, 8, 4)()  # finish lazy initialisation (BLAS, autograd) before the baseline
+    _make_step(method, 4, 8, 4)()  # lazy initialisation (BLAS, autograd) before the baseline
     _reset_peak()
     baseline = _status_kb("VmRSS")
-    step = _step_fn(method, batch, classes, dim)
+    step = _make_step(method, batch, classes, dim)
     start = time.perf_counter()
     step()
-    times = [time.perf_counter() - start]  # kept only when there are no repeats
+    elapsed = time.perf_counter() - start
     peak = _status_kb("VmHWM") - baseline
-    times = times[:1] if repeats == 0 else []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"time_s": min(times), "peak_mb": peak / 1024}))
+    print(json.dumps({"peak_mb": peak / 1024, "time_s": elapsed}))
+
+
+def time_worker(methods: list[str], batch: int, classes: int, dim: int, rounds: int) -> None:
+    """Fastest step of each method over interleaved rounds on shared inputs, as JSON."""
+    import torch
+
+    torch.manual_seed(0)
+    shared = (
+        torch.randn(batch, dim, requires_grad=True),
+        torch.randint(0, classes, (batch,)),
+        torch.nn.Parameter(torch.randn(classes, dim)),
+    )
+    steps = {m: _make_step(m, batch, classes, dim, shared) for m in methods}
+    for step in steps.values():
+        step()  # warm-up
+    best = dict.fromkeys(methods, float("inf"))
+    for _ in range(rounds):
+        for method, step in steps.items():
+            start = time.perf_counter()
+            step()
+            best[method] = min(best[method], time.perf_counter() - start)
+    print(json.dumps(best))
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,57 +164,67 @@ def _available_bytes() -> int:
     return 0
 
 
-def _measure(method: str, batch: int, classes: int, dim: int) -> dict[str, float] | None:
-    repeats = 0 if classes >= 1_000_000 else 3 if classes >= 100_000 else 5
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", method]
-    cmd += ["--shape", str(batch), str(classes), str(dim), "--repeats", str(repeats)]
+def _run(args: list[str]) -> Any:
+    cmd = [sys.executable, os.path.abspath(__file__), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        print(f"  {method} at C={classes} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+        print(f"  {' '.join(args)} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
         return None
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _ratio(a: dict[str, float] | None, b: dict[str, float] | None, key: str) -> str:
-    return f"{a[key] / b[key]:.2f}" if a and b else "—"
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b is not None else "—"
 
 
-def _value(r: dict[str, float] | None, key: str, fmt: str) -> str:
-    return format(r[key], fmt) if r else "—"
+def _fmt(value: float | None, fmt: str) -> str:
+    return format(value, fmt) if value is not None else "—"
+
+
+def measure_case(batch: int, classes: int, dim: int) -> dict[str, Any]:
+    """Peak memory (gemm, ours, pml) and time (also the extras at B = 180) of one shape."""
+    shape = [str(batch), str(classes), str(dim)]
+    dense_floor_bytes = 4 * (2 * batch * classes + 2 * classes * dim)
+    floor = "gemm" if _available_bytes() > dense_floor_bytes + 2 * GIB else "gemm_chunked"
+    # pytorch-metric-learning holds about a dozen (B, C) tensors, two of them int64.
+    pml_fits = 80 * batch * classes < _available_bytes() - 2 * GIB
+    methods = [floor, "ours"] + ["pml"] * pml_fits
+    memory = {m: _run(["--memory", m, "--shape", *shape]) for m in methods}
+    if classes >= SINGLE_STEP_CLASSES:
+        times = {m: r["time_s"] for m, r in memory.items() if r}
+    else:
+        timed = methods + list(EXTRAS) * (batch == 180)
+        rounds = "3" if classes >= 100_000 else "7"
+        times = _run(["--time", ",".join(timed), "--shape", *shape, "--rounds", rounds]) or {}
+    # The chunked floor stands in for the dense one when memory is short (flagged in the table).
+    memory["gemm"], times["gemm"] = memory.get(floor), times.get(floor)
+    return {"memory": memory, "times": times, "chunked_floor": floor != "gemm"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--worker", choices=(*METHODS, "gemm_chunked"))
+    parser.add_argument("--memory", help="worker: measure one method's peak memory")
+    parser.add_argument("--time", help="worker: time these comma-separated methods")
     parser.add_argument("--shape", nargs=3, type=int, metavar=("B", "C", "D"))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="only the two smallest cases")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="only the two smallest shapes")
     args = parser.parse_args()
-    if args.worker:
-        worker(args.worker, *args.shape, args.repeats)
+    if args.memory or args.time:
+        batch, classes, dim = args.shape
+        if args.memory:
+            memory_worker(args.memory, batch, classes, dim)
+        else:
+            time_worker(args.time.split(","), batch, classes, dim, args.rounds)
         return
 
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
     print("time: fastest forward+backward step; memory: peak RSS increase (own process)\n")
-    rows = []
+    results = []
     for batch, classes, dim in CASES[:2] if args.quick else CASES:
-        found: dict[str, dict[str, float] | None] = {}
-        dense_floor_bytes = 4 * (2 * batch * classes + 2 * classes * dim)
-        floor = "gemm" if _available_bytes() > dense_floor_bytes + 2 * GIB else "gemm_chunked"
-        found["gemm"] = _measure(floor, batch, classes, dim)
-        found["ours"] = _measure("ours", batch, classes, dim)
-        # pytorch-metric-learning holds several (B, C) tensors (two of them int64): skip it
-        # where that cannot fit.
-        fits = 80 * batch * classes < _available_bytes() - 2 * GIB
-        found["pml"] = _measure("pml", batch, classes, dim) if fits else None
-        for extra in ("focal", "ce"):
-            found[extra] = _measure(extra, batch, classes, dim) if batch == 180 else None
-        note = "" if floor == "gemm" else " (floor chunked: dense S would not fit)"
-        rows.append((batch, classes, dim, found, note))
-        print(f"measured B={batch} C={classes} D={dim}{note}", file=sys.stderr)
+        results.append((batch, classes, dim, measure_case(batch, classes, dim)))
+        print(f"measured B={batch} C={classes} D={dim}", file=sys.stderr, flush=True)
 
     head = (
         "| B | C | D | time ours/GEMM | time PML/GEMM | mem ours/GEMM | mem PML/GEMM "
@@ -181,36 +232,35 @@ def main() -> None:
     )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for batch, classes, dim, r, note in rows:
-        g, o, p = r["gemm"], r["ours"], r["pml"]
+    for batch, classes, dim, r in results:
+        t = r["times"]
+        mem = {m: (v or {}).get("peak_mb") for m, v in r["memory"].items()}
         cells = [
             str(batch),
-            f"{classes:,}{'*' if note else ''}",
+            f"{classes:,}{'*' if r['chunked_floor'] else ''}",
             str(dim),
-            _ratio(o, g, "time_s"),
-            _ratio(p, g, "time_s"),
-            _ratio(o, g, "peak_mb"),
-            _ratio(p, g, "peak_mb"),
-            _value(g, "time_s", ".3f"),
-            _value(o, "time_s", ".3f"),
-            _value(p, "time_s", ".3f"),
-            _value(g, "peak_mb", ".0f"),
-            _value(o, "peak_mb", ".0f"),
-            _value(p, "peak_mb", ".0f"),
+            _ratio(t.get("ours"), t.get("gemm")),
+            _ratio(t.get("pml"), t.get("gemm")),
+            _ratio(mem.get("ours"), mem.get("gemm")),
+            _ratio(mem.get("pml"), mem.get("gemm")),
+            _fmt(t.get("gemm"), ".3f"),
+            _fmt(t.get("ours"), ".3f"),
+            _fmt(t.get("pml"), ".3f"),
+            _fmt(mem.get("gemm"), ".0f"),
+            _fmt(mem.get("ours"), ".0f"),
+            _fmt(mem.get("pml"), ".0f"),
         ]
         print("| " + " | ".join(cells) + " |")
     print("\nOther chunked losses, time / GEMM floor (B=180):")
     print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy |")
     print("|---|---|---|")
-    for batch, classes, _, r, _ in rows:
+    for batch, classes, _, r in results:
         if batch == 180:
-            focal, ce = (
-                _ratio(r["focal"], r["gemm"], "time_s"),
-                _ratio(r["ce"], r["gemm"], "time_s"),
-            )
-            print(f"| {classes:,} | {focal} | {ce} |")
-    if any(note for *_, note in rows):
-        print("\n* GEMM floor timed 2**14 proxies at a time (same 3 GEMMs) for lack of memory.")
+            t = r["times"]
+            print(f"| {classes:,} | {_ratio(t.get('focal'), t.get('gemm'))} "
+                  f"| {_ratio(t.get('ce'), t.get('gemm'))} |")  # fmt: skip
+    if any(r["chunked_floor"] for *_, r in results):
+        print("\n* GEMM floor run 2**14 proxies at a time (same 3 GEMMs): dense S would not fit.")
     print("— : not run (pytorch-metric-learning would not fit in memory) or failed.")
 
 
