@@ -97,11 +97,12 @@ def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = No
                 sim.backward(torch.ones_like(sim))
 
     else:
-        loss: Callable[..., Any] = {
+        losses: dict[str, Callable[..., Any]] = {
             "ours": proxy_anchor,
             "focal": focal_proxy_anchor,
             "ce": cosine_softmax_cross_entropy,
-        }[method]
+        }
+        loss = losses[method]
 
         def compute() -> None:
             loss(x, labels, proxies).backward()
