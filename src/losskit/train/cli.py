@@ -89,6 +89,9 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(base, overrides).with_output_dir()
     try:
         train(config, resume=args.resume is not None)
+    except FileExistsError as err:
+        print(f"losskit train: error: {err}", file=sys.stderr)
+        return 2
     except NonFiniteLossError as err:
         print(f"losskit train: error: {err}", file=sys.stderr)
         return 1
