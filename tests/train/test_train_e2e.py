@@ -161,6 +161,28 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         train(config, stream=io.StringIO())
 
 
+class _WatchWarmUp(Callback):
+    def on_train_start(self, run: RunState) -> None:
+        self.start = {k: v.clone() for k, v in run.model.state_dict().items()}
+        self.seen: dict[int, dict[str, bool]] = {}
+
+    def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
+        now = run.model.state_dict()
+        changed = {k: not torch.equal(now[k], self.start[k]) for k in now if "num_batches" not in k}
+        self.seen[run.epoch] = changed
+
+
+def test_warm_up_epochs_train_only_the_heads(tmp_path: Path) -> None:
+    watch = _WatchWarmUp()
+    config = load_config(overrides={**TINY, "warmup_epochs": 1, "output_dir": str(tmp_path)})
+    train(config, callbacks=[watch], stream=io.StringIO())
+    weights = [k for k in watch.seen[1] if k.endswith("weight")]
+    backbone = [k for k in weights if k.startswith("backbone.")]
+    assert backbone and not any(watch.seen[1][k] for k in backbone)  # frozen in epoch 1
+    assert watch.seen[1]["embedding.weight"] and watch.seen[1]["classifier.weight"]
+    assert all(watch.seen[2][k] for k in backbone)  # trained from epoch 2
+
+
 def test_checkpoint_round_trip_and_evaluate_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

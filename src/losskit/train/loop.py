@@ -287,6 +287,8 @@ def _train(
         list(splits.class_names),
         steps_per_epoch=steps_per_epoch,
         is_main=rt.is_main,
+        model=model,
+        objective=objective,
     )
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])

@@ -76,7 +76,8 @@ def summary_table(metrics: Mapping[str, float], *, title: str) -> str:
 
 @dataclass
 class RunState:
-    """What callbacks may read: the run's config, folder, progress and data description."""
+    """What callbacks may read: the run's config, folder, progress, data description, and the
+    model and objective being trained (read them; changing them changes the run)."""
 
     config: TrainConfig
     run_dir: Path
@@ -87,6 +88,8 @@ class RunState:
     steps_per_epoch: int = 0
     is_main: bool = True
     best: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    objective: Any = None
 
 
 class Callback:
