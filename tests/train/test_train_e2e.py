@@ -270,6 +270,10 @@ def test_cli_train_prints_banner_and_table(
     assert "--resume" in capsys.readouterr().err
     assert main(["train", "--lambda_combined", "2", "--output-dir", str(tmp_path / "x")]) == 2
     assert "expected `lambda_combined` in [0, 1], got 2" in capsys.readouterr().err
+    assert main(["train", "--device", "gpu", "--output-dir", str(tmp_path / "x")]) == 2
+    assert "expected `device` 'auto', 'cpu', 'cuda' or 'cuda:<index>', got 'gpu'" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "x").exists()  # errors come before any work
 
 

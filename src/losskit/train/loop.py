@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
+from losskit._checks import fail
 from losskit.train.checkpoint import (
     atomic_write,
     load_checkpoint,
@@ -91,8 +92,14 @@ class Runtime:
     def from_env(cls, device: str) -> Runtime:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            fail("train", "device", "'auto', 'cpu', 'cuda' or 'cuda:<index>'", repr(device))
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            fail("train", "device", "an available device (CUDA is not available)", repr(device))
         return cls(
-            torch.device(device),
+            dev,
             rank=int(os.environ.get("RANK", "0")),
             world_size=int(os.environ.get("WORLD_SIZE", "1")),
         )
@@ -223,8 +230,6 @@ def _train(
     rt = Runtime.from_env(config.device)
     if rt.is_main:
         print(banner(config), file=out, flush=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
     seed_everything(config.seed)
     amp = config.amp and rt.device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -257,6 +262,9 @@ def _train(
         pin_memory=pin,
     )
     steps_per_epoch = len(_train_loader(splits, config, sampler, 0, pin))
+    if rt.is_main:  # the data loaded: the run folder is worth creating
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
 
     # -- 3. Model, objective, optimiser, schedule ----------------------------------------------
     model: EmbeddingNet = build_model(
