@@ -84,6 +84,7 @@ def test_choices_are_case_insensitive() -> None:
             r"`proxy_type` one of .*got 'ProxyAnchor' \(did you mean 'ProxyAnchorLoss'",
         ),
         ({"backbone": "resnet34"}, r"`backbone` one of .*got 'resnet34'"),
+        ({"dataset": "digit"}, r"`dataset` one of .*got 'digit' \(did you mean 'digits'"),
         ({"epochs": 0}, r"expected `epochs` to be an integer >= 1, got 0"),
         ({"epochs": "many"}, r"`epochs` input should be a valid integer"),
         ({"lr": 0.0}, r"expected `lr` in \(0, inf\], got 0.0"),

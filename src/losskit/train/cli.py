@@ -35,7 +35,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                 dest=name,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=f"(default: {default})",
+                help=f"{field.description} (default: {default})",
             )
         else:
             group.add_argument(
@@ -43,7 +43,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                 dest=name,
                 metavar=name.upper(),
                 default=argparse.SUPPRESS,
-                help=f"(default: {default})",
+                help=f"{field.description} (default: {default})",
             )
 
 

@@ -64,53 +64,93 @@ class TrainConfig(BaseModel):
     they come from).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True
+    )
 
     # -- objective (DESIGN §4) ------------------------------------------------------------------
     loss_type: Literal["CE", "proxy", "combined", "focal"] = "combined"
+    """CE | proxy | combined (λ·CE + (1−λ)·Proxy) | focal"""
     proxy_type: Literal["ProxyAnchorLoss", "FocalStyleProxyAnchorLoss", "MultiProxyAnchorLoss"] = (
         "ProxyAnchorLoss"
     )
+    """ProxyAnchorLoss | FocalStyleProxyAnchorLoss | MultiProxyAnchorLoss"""
     proxy_alpha: float = 32.0
+    """Proxy-Anchor scale α > 0"""
     proxy_delta: float = 0.1
+    """Proxy-Anchor margin δ ≥ 0"""
     proxy_pos_gamma: float = 2.0
+    """focal-style weight exponent of the positive terms"""
     proxy_neg_gamma: float = 2.0
+    """focal-style weight exponent of the negative terms"""
     proxies_per_class: int = 3
+    """proxies per class of MultiProxyAnchorLoss"""
     lambda_combined: float = 0.5
+    """λ in [0, 1]: the CE weight of the combined loss"""
     focal_gamma: float = 2.0
+    """γ of the focal loss (loss_type focal)"""
     class_weighted: bool = False
+    """weight CE / focal by n / (C·n_c) of the training labels"""
     # -- data -------------------------------------------------------------------------------------
     dataset: str = "digits"
+    """digits | npy | idx | imagefolder | cub200 | cars196 | sop | inshop"""
     data_dir: str | None = None
+    """the folder holding the data set's files"""
     protocol: Literal["classification", "retrieval"] | None = None
+    """classification | retrieval (default: retrieval for the four metric-learning sets)"""
     image_size: int = 224
+    """side of the square inputs of image-file data sets"""
     test_fraction: float = 0.2
+    """held-out fraction per class of one-split data sets"""
     sampler: Literal["random", "balanced", "m_per_class"] = "random"
+    """random | balanced (class-balanced) | m_per_class"""
     m_per_class: int = 4
+    """samples per class in a batch with sampler m_per_class"""
     num_workers: int = 0
+    """DataLoader worker processes"""
     # -- model ------------------------------------------------------------------------------------
     backbone: Literal["auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50"] = "auto"
+    """auto (by sample rank) | mlp | cnn1d | cnn2d | resnet18 | resnet50"""
     pretrained_weights: str | None = None
+    """a local state_dict file for the ResNet backbones"""
     embedding_dim: int = 64
+    """size D of the features the proxies live with"""
     hidden_dim: int = 256
+    """width of the MLP backbone"""
     dropout: float = 0.1
+    """dropout of the MLP backbone"""
     # -- optimisation ---------------------------------------------------------------------------
     epochs: int = 30
+    """training epochs"""
     batch_size: int = 64
+    """training batch size"""
     lr: float = 2e-3
+    """AdamW learning rate of the network"""
     weight_decay: float = 1e-4
+    """AdamW weight decay of the network's weight matrices"""
     proxy_lr_multiplier: float = 100.0
+    """the proxies' learning rate is lr × this"""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """cosine (per step, to zero) | constant"""
     warmup_epochs: int = 0
+    """first epochs with the backbone frozen (heads and proxies train)"""
     grad_clip: float | None = 5.0
+    """clip the gradient norm to this (none: no clipping)"""
     amp: bool = False
+    """mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)"""
     # -- run --------------------------------------------------------------------------------------
     seed: int = 0
+    """seed of the split, initialisation, shuffling and dropout"""
     device: str = "auto"
+    """auto | cpu | cuda | cuda:<index>"""
     cpu_threads: int | None = None
+    """torch threads on the CPU (default: 1 for models under 1M parameters)"""
     output_dir: str | None = None
+    """the run folder (default: runs/<timestamp>-<loss_type>)"""
     eval_every: int = 1
+    """evaluate every this many epochs (and always after the last)"""
     quiet: bool = False
+    """no progress bars or per-epoch lines"""
 
     # -- validation -------------------------------------------------------------------------------
     @model_validator(mode="before")
@@ -133,6 +173,13 @@ class TrainConfig(BaseModel):
     @classmethod
     def _proxy_type(cls, v: object) -> str:
         return _choice("proxy_type", v, PROXY_TYPES)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset(cls, v: object) -> str:
+        from losskit.train.data import DATASETS
+
+        return _choice("dataset", v, tuple(DATASETS))
 
     @field_validator("backbone", mode="before")
     @classmethod
