@@ -206,9 +206,9 @@ def test_half_inputs_alpha_32_finite(dtype):
 
 
 def test_automatic_chunk_size_rule():
-    assert auto_chunk_size(180, 100_000) == (1 << 19) // 180
+    assert auto_chunk_size(180, 100_000) == (1 << 20) // 180
     assert auto_chunk_size(4096, 100_000) == 256
-    assert auto_chunk_size(1024, 10**6) == 512
+    assert auto_chunk_size(1024, 10**6) == 1024
     assert auto_chunk_size(180, 500) == 500  # small C: one chunk, the dense computation
     assert auto_chunk_size(1024, 10**6, "cuda") == (1 << 23) // 1024
 

@@ -31,9 +31,10 @@ from torch import Tensor
 __all__: list[str] = []
 
 # Elements of a (B, chunk) block aimed at by the automatic chunk size. CPU: big enough for
-# efficient GEMMs, small enough for the elementwise passes to stay in cache (measured with
-# B = 180 and 1024, D = 512). Accelerators: large blocks, so kernel launches stay negligible.
-AUTO_BLOCK_ELEMENTS = {"cpu": 1 << 19}
+# efficient GEMMs and few parallel regions (which matters on a loaded machine), small enough for
+# the elementwise passes to stay mostly in cache (measured with B = 180 and 1024, D = 512).
+# Accelerators: large blocks, so kernel launches stay negligible.
+AUTO_BLOCK_ELEMENTS = {"cpu": 1 << 20}
 AUTO_BLOCK_ELEMENTS_ACCELERATOR = 1 << 23
 AUTO_MIN_CHUNK = 256
 NORM_EPS = 1e-12  # as F.normalize
@@ -42,7 +43,7 @@ NORM_EPS = 1e-12  # as F.normalize
 def auto_chunk_size(batch: int, num_proxies: int, device: str = "cpu") -> int:
     """``max(256, E // B)`` proxies per chunk, at most ``C`` (one chunk for small ``C``).
 
-    ``E`` is the target size of a ``(B, chunk)`` block: 2¹⁹ elements on CPU, 2²³ on CUDA and
+    ``E`` is the target size of a ``(B, chunk)`` block: 2²⁰ elements on CPU, 2²³ on CUDA and
     other accelerators.
     """
     block = AUTO_BLOCK_ELEMENTS.get(device, AUTO_BLOCK_ELEMENTS_ACCELERATOR)
@@ -145,12 +146,12 @@ class _Walk:
             rows = self.proxies[start:end]
             yield start, end, rows, (self.xg @ rows.to(self.gemm).T).to(self.compute)
 
-    def without_targets(self, z: Tensor, start: int, end: int) -> Tensor:
-        """``z`` (B, end − start) with each sample's own-class entry set to -inf, in place."""
+    def without_targets(self, z: Tensor, start: int, end: int, fill: float = -torch.inf) -> Tensor:
+        """``z`` (B, end − start) with each sample's own-class entry set to ``fill``, in place."""
         inside = (self.labels >= start) & (self.labels < end)
         col = (self.labels - start).clamp(0, end - start - 1).unsqueeze(1)
         kept = z.gather(1, col)
-        return z.scatter_(1, col, torch.where(inside.unsqueeze(1), -torch.inf, kept))
+        return z.scatter_(1, col, torch.where(inside.unsqueeze(1), fill, kept))
 
     def add_block_grads(
         self, gx: Tensor, gp: Tensor, start: int, end: int, rows: Tensor, raw: Tensor, g: Tensor
@@ -216,21 +217,31 @@ class _ProxyAnchor(torch.autograd.Function):
             negative = xn.new_zeros(())
             for start, end, rows, raw in walk.blocks():
                 inv = walk.inv_norm[start:end]
-                if neg_gamma == 0:  # α(s + δ) in one pass; ∂z/∂s = α
-                    z = torch.addcmul(raw.new_tensor(alpha * delta), raw, alpha * inv)
-                    slope: Tensor | float = alpha
+                if neg_gamma == 0:
+                    # z = α(s + δ) and its column max m ≥ 0 straight from the products; the
+                    # targets get the lowest finite product (e^z = 0 and g = 0 there, and
+                    # 0·R stays 0 in add_block_grads).
+                    walk.without_targets(raw, start, end, torch.finfo(raw.dtype).min)
+                    scale = alpha * inv
+                    m = torch.addcmul(raw.new_tensor(alpha * delta), raw.amax(dim=0), scale)
+                    m.clamp_min_(0.0)
+                    e = torch.addcmul(alpha * delta - m, raw, scale).exp_()  # e^{z − m}
+                    column, slope = scale, None  # ∂z/∂s = α, folded into the column factor
                 else:
                     sim = raw * inv
                     z = negative_exponent(sim, alpha, delta, neg_gamma)
                     slope = negative_slope(sim, alpha, neg_gamma)
-                z = walk.without_targets(z, start, end)
-                m = z.amax(dim=0).clamp_min_(0.0)
-                e = z.sub_(m).exp_()  # w^γ e^{α(s+δ)} / e^m, 0 at the targets
+                    z = walk.without_targets(z, start, end)
+                    m = z.amax(dim=0).clamp_min_(0.0)
+                    e = z.sub_(m).exp_()  # w^γ e^{α(s+δ)} / e^m, 0 at the targets
+                    column = inv
                 denom = e.sum(dim=0).add_(torch.exp(-m))
                 negative += (m + torch.log(denom)).sum()
-                # ∂/∂R = e/denom · slope / ‖p‖ / C
-                g = e.mul_(inv / denom * inv_classes)
-                walk.add_block_grads(gx, gp, start, end, rows, raw, g.mul_(slope))
+                # ∂L/∂R = e^{z−m}/denom · ∂z/∂s / ‖p‖ / C
+                g = e.mul_(column / denom * inv_classes)
+                if slope is not None:
+                    g.mul_(slope)
+                walk.add_block_grads(gx, gp, start, end, rows, raw, g)
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
                 positive = positive_term(target_sim, labels, alpha, delta, pos_gamma)
