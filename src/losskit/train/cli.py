@@ -13,11 +13,16 @@ import csv
 import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from losskit._checks import closest
 
-__all__ = ["add_parser", "load_run"]
+if TYPE_CHECKING:
+    from losskit.train.config import TrainConfig
+    from losskit.train.models import EmbeddingNet
+    from losskit.train.objective import Objective
+
+__all__ = ["LoadedRun", "add_parser", "load_run"]
 
 _NONE = ("none", "null")
 
@@ -104,8 +109,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> tuple[Any, ...]:
-    """``(config, model, objective, data_info)`` of a run folder's ``best.pt`` or ``last.pt``."""
+class LoadedRun(NamedTuple):
+    """A trained run, ready to evaluate or predict (the model is in eval mode)."""
+
+    config: TrainConfig
+    model: EmbeddingNet
+    objective: Objective
+    info: dict[str, Any]
+    """What the data looked like: ``num_classes``, ``class_names``, ``sample_shape``,
+    ``protocol`` and, for array data, ``input_mean`` / ``input_std``."""
+
+
+def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> LoadedRun:
+    """The config, model, objective and data description of a run folder's ``best.pt`` or
+    ``last.pt``."""
     import torch
 
     from losskit.train.checkpoint import load_checkpoint
@@ -130,7 +147,7 @@ def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> 
     weight = state["objective"].get("class_weight")
     objective = Objective(config, info["num_classes"], config.embedding_dim, weight)
     objective.load_state_dict(state["objective"])
-    return config, model.to(torch.device(device)).eval(), objective.to(device), info
+    return LoadedRun(config, model.to(torch.device(device)).eval(), objective.to(device), info)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
