@@ -178,6 +178,21 @@ def test_autocast_half_gemms_are_finite_and_close(name, dtype, device):
         torch.testing.assert_close(a, b, rtol=0.05, atol=0.05 * b.abs().max().item())
 
 
+def test_focal_weights_at_their_clamp_limits():
+    # Samples on their own proxy (positive weight 1 − s = 0) or on another class's proxy
+    # (negative weight s = 1), and negatives with s ≤ 0 (weight 0): all as the textbook.
+    x, labels, proxies = make(12, 6, present=4, seed=8)
+    with torch.no_grad():
+        x[:4] = proxies[labels[:4]] * 2.0
+        x[4:8] = proxies[(labels[4:8] + 1) % 6] * 0.5
+    loss, reference = LOSSES["focal_proxy_anchor"]
+    ours = value_and_grads(loss(x, labels, proxies, chunk_size=4), x, proxies)
+    expected = value_and_grads(reference(x, labels, proxies), x, proxies)
+    for a, b in zip(ours, expected):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
 def test_autocast_leaves_float64_alone():
     x, labels, proxies = make(6, 9, present=3)
     expected = proxy_anchor(x, labels, proxies, chunk_size=4)

@@ -38,6 +38,7 @@ AUTO_BLOCK_ELEMENTS = {"cpu": 1 << 20}
 AUTO_BLOCK_ELEMENTS_ACCELERATOR = 1 << 23
 AUTO_MIN_CHUNK = 256
 NORM_EPS = 1e-12  # as F.normalize
+FOCAL_TINY = 1e-30  # floor of a focal weight in its slope γ/w (finite, times e^{-inf} = 0)
 
 
 def auto_chunk_size(batch: int, num_proxies: int, device: str = "cpu") -> int:
@@ -79,18 +80,19 @@ def positive_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Te
     return z if gamma == 0 else z + log_weight((1 - s).clamp(0.0, 1.0), gamma)
 
 
-def negative_exponent(s: Tensor, alpha: float, delta: float, gamma: float) -> Tensor:
-    """``α(s + δ) + γ·log clamp(s, 0, 1)`` (the log term only when ``γ > 0``)."""
-    z = alpha * (s + delta)
-    return z if gamma == 0 else z + log_weight(s.clamp(0.0, 1.0), gamma)
+def focal_negative_exponent(
+    s: Tensor, alpha: float, delta: float, gamma: float
+) -> tuple[Tensor, Tensor]:
+    """``z = α(s + δ) + γ·log clamp(s, 0, 1)`` and ``∂z/∂s`` for ``γ > 0`` (no autograd).
 
-
-def negative_slope(s: Tensor, alpha: float, gamma: float) -> Tensor | float:
-    """``∂/∂s`` of :func:`negative_exponent`: ``α + γ/s`` on ``0 < s ≤ 1`` (clamp's support)."""
-    if gamma == 0:
-        return alpha
-    inside = (s > 0) & (s <= 1)
-    return alpha + torch.where(inside, gamma / torch.where(inside, s, torch.ones_like(s)), 0.0)
+    ``log 0 = −inf`` removes the terms with ``s ≤ 0``; their slope is left finite (the weight
+    ``1/max(w, 1e-30)``) so that it multiplies their zero ``e^z`` into 0. Above 1 the clamp's
+    derivative is 0, as in autograd.
+    """
+    w = s.clamp(0.0, 1.0)
+    z = torch.log(w).mul_(gamma).add_(s, alpha=alpha).add_(alpha * delta)
+    slope = w.clamp_min(FOCAL_TINY).reciprocal_().mul_(gamma).add_(alpha)
+    return z, slope.masked_fill_(s > 1, alpha)
 
 
 def positive_term(
@@ -228,9 +230,7 @@ class _ProxyAnchor(torch.autograd.Function):
                     e = torch.addcmul(alpha * delta - m, raw, scale).exp_()  # e^{z − m}
                     column, slope = scale, None  # ∂z/∂s = α, folded into the column factor
                 else:
-                    sim = raw * inv
-                    z = negative_exponent(sim, alpha, delta, neg_gamma)
-                    slope = negative_slope(sim, alpha, neg_gamma)
+                    z, slope = focal_negative_exponent(raw * inv, alpha, delta, neg_gamma)
                     z = walk.without_targets(z, start, end)
                     m = z.amax(dim=0).clamp_min_(0.0)
                     e = z.sub_(m).exp_()  # w^γ e^{α(s+δ)} / e^m, 0 at the targets

@@ -40,7 +40,6 @@ from losskit.losses.metric._chunked import (
     auto_chunk_size,
     cosine_softmax_cross_entropy_chunked,
     log1p_sum_exp,
-    negative_exponent,
     positive_term,
     proxy_anchor_chunked,
 )
@@ -131,7 +130,7 @@ def _normalized(x: Tensor, proxies: Tensor) -> Tensor:
 def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: float) -> Tensor:
     """Proxy-Anchor from a full similarity matrix ``sim (B, C)`` (the multi-proxy path)."""
     targets = F.one_hot(labels, sim.shape[1]).bool()
-    z = negative_exponent(sim, alpha, delta, 0.0).masked_fill(targets, -torch.inf)
+    z = (alpha * (sim + delta)).masked_fill(targets, -torch.inf)
     negative = log1p_sum_exp(z, 0).sum() / sim.shape[1]
     target_sim = sim.gather(1, labels.unsqueeze(1)).squeeze(1)
     return positive_term(target_sim, labels, alpha, delta, 0.0) + negative
