@@ -4,10 +4,11 @@ The losses of :mod:`losskit.losses.metric.proxies` compare ``B`` normalised embe
 ``C`` normalised proxies. For huge ``C`` the dense ``(B, C)`` cosine matrix and its autograd
 temporaries dominate time and memory. The functions here walk the proxies ``chunk`` rows at a
 time and compute the gradients during the forward pass, in the spirit of fused
-large-vocabulary cross-entropy kernels: per chunk one GEMM gives the cosines ``S_c``, the
-closed-form derivative ``G_c = ∂L/∂S_c`` is formed in place, and two GEMMs give the chunk's
-share of ``∂L/∂x̂`` and its rows of ``∂L/∂P`` (3 GEMMs in all, the cost of ``x @ P.T`` forward
-plus backward). ``backward`` only scales the stored gradients.
+large-vocabulary cross-entropy kernels: per chunk one GEMM gives the products
+``R_c = x̂ P_cᵀ`` (the cosines once divided by ``‖p‖``), the closed-form derivative
+``G_c = ∂L/∂R_c`` is formed in place, and two GEMMs give the chunk's share of ``∂L/∂x̂`` and its
+rows of ``∂L/∂P`` (3 GEMMs in all, the cost of ``x @ P.T`` forward plus backward). ``backward``
+only scales the stored gradients.
 
 Exactness: Proxy-Anchor's negative term is a per-proxy log-sum-exp over the batch, so each chunk
 is complete in itself; its positive term needs only the ``B`` target cosines. The cosine-softmax
@@ -326,8 +327,8 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
                 weights = torch.full_like(lse, weight)
                 ctx.save_for_backward(*_cross_entropy_grads(walk, scale, lse, weights))
                 return (losses * weight).sum()
-        ctx.walk, ctx.scale = walk, scale
-        ctx.save_for_backward(lse)
+        ctx.scale, ctx.chunk, ctx.gemm = scale, chunk, gemm
+        ctx.save_for_backward(xn, proxies, labels, lse)
         return losses
 
     @staticmethod
@@ -335,9 +336,10 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
         if grad_output.dim() == 0:
             gx, gp = _scaled(ctx.saved_tensors, grad_output)
         else:
-            (lse,) = ctx.saved_tensors
-            with torch.autocast(lse.device.type, enabled=False):
-                gx, gp = _cross_entropy_grads(ctx.walk, ctx.scale, lse, grad_output.to(lse.dtype))
+            xn, proxies, labels, lse = ctx.saved_tensors
+            with torch.autocast(xn.device.type, enabled=False):
+                walk = _Walk(xn, proxies, labels, ctx.chunk, ctx.gemm)
+                gx, gp = _cross_entropy_grads(walk, ctx.scale, lse, grad_output.to(lse.dtype))
         return gx, gp, None, None, None, None
 
 
