@@ -202,6 +202,8 @@ def test_fp16_textbook_exp_overflows_where_ours_does_not():
         ),
         (lambda x, y, p: nearest_proxy(x, p, chunk_size=0), ValueError, "`chunk_size`"),
         (lambda x, y, p: nearest_proxy(x, p, x), ValueError, "`logits` of shape"),
+        (lambda x, y, p: nearest_proxy(x[0], p), ValueError, "nearest_proxy: expected `features`"),
+        (lambda x, y, p: proxy_similarity(x, p[:, :2]), ValueError, r"matching features \(D=5\)"),
     ],
 )
 def test_errors(call, error, match):

@@ -67,15 +67,17 @@ POOLINGS: tuple[str, ...] = ("softmax", "max")
 # --------------------------------------------------------------------------------------------
 
 
-def _check_features(fn: str, features: object, proxies: object) -> tuple[Tensor, Tensor]:
-    """Embeddings ``(B, D)`` and proxies ``(C, D)``, both floating point, ``D`` matching."""
-    x = check_ndim(fn, "embeddings", check_floating(fn, "embeddings", features), 2, "(B, D)")
+def _check_features(
+    fn: str, features: object, proxies: object, name: str = "embeddings"
+) -> tuple[Tensor, Tensor]:
+    """``name`` ``(B, D)`` and proxies ``(C, D)``, both floating point, ``D`` matching."""
+    x = check_ndim(fn, name, check_floating(fn, name, features), 2, "(B, D)")
     p = check_ndim(fn, "proxies", check_floating(fn, "proxies", proxies), 2, "(C, D)")
     if p.shape[1] != x.shape[1]:
         fail(
             fn,
             "proxies",
-            f"of shape (C, {x.shape[1]}) matching embeddings (D={x.shape[1]})",
+            f"of shape (C, {x.shape[1]}) matching {name} (D={x.shape[1]})",
             shape_str(p.shape),
         )
     if p.shape[0] == 0:
@@ -167,7 +169,7 @@ def proxy_similarity(features: Tensor, proxies: Tensor) -> Tensor:
         >>> proxy_similarity(torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 3.0]]))
         tensor([[1., 0.]])
     """
-    x, p = _check_features("proxy_similarity", features, proxies)
+    x, p = _check_features("proxy_similarity", features, proxies, "features")
     return _cosine(x, p).to(x.dtype)
 
 
@@ -205,7 +207,7 @@ def nearest_proxy(
         tensor([1])
     """
     fn = "nearest_proxy"
-    x, p = _check_features(fn, features, proxies)
+    x, p = _check_features(fn, features, proxies, "features")
     lam = check_number(fn, "logits_weight", logits_weight, low=0.0, high=1.0)
     step = _check_chunk_size(fn, chunk_size, x, p)
     if logits is not None:
