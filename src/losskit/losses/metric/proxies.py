@@ -442,7 +442,7 @@ def multi_proxy_anchor(
     pooling: Pooling = "softmax",
     temperature: float = 0.1,
 ) -> Tensor:
-    """Proxy-Anchor loss with ``K`` proxies per class, pooled into one similarity per class.
+    """Proxy-Anchor loss with several proxies per class, pooled into one similarity per class.
 
     The proxies are stored class-major: rows ``c·K … c·K + K − 1`` belong to class ``c``. A
     sample's similarity to class ``c`` pools its cosines ``s_k`` to that class's proxies:
