@@ -1,4 +1,11 @@
-"""Tests of the Proxy-Anchor family against pytorch-metric-learning and the textbook formula."""
+"""Tests of the Proxy-Anchor family against pytorch-metric-learning and the textbook formula.
+
+pytorch-metric-learning's ``ProxyAnchorLoss(C, D, margin=δ, alpha=α)`` follows the same
+conventions as ours (divisors ``|P⁺|`` and ``C``, absent classes add only their negative term,
+a proxy without negatives adds 0), so values and gradients agree to float64 rounding; the
+differences (half-precision arithmetic, in-place cast of its proxies, miners and regularisers)
+are listed in the module docstring of ``losskit.losses.metric.proxies``.
+"""
 
 from __future__ import annotations
 
