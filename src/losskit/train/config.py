@@ -60,8 +60,13 @@ class TrainConfig(BaseModel):
     """Every key of ``losskit train`` (YAML and CLI), with its default.
 
     The defaults train the scikit-learn ``digits`` data set with the combined objective in well
-    under a minute on two CPU cores (see ``benchmarks/trainer_quality.py`` for the measurements
-    they come from).
+    under a minute on two CPU cores. They come from ``benchmarks/trainer_quality.py`` (3 seeds,
+    CE / proxy / combined, both protocols): test accuracy sits at 0.98-0.99 for every setting
+    tried (lr 2e-3 or 5e-3, dropout 0.1 or 0.3, weight decay 1e-4 or 1e-2, embedding 64-256,
+    15-50 epochs, proxy LR multiplier 1-100), so the choice follows retrieval Recall@1 on unseen
+    classes, which rises with the embedding size (0.85 at 64, 0.90 at 128) and falls with long
+    training (0.86 at 20 epochs, 0.83 at 50). The proxy LR multiplier keeps the Proxy-Anchor
+    recipe's 100: 1, 10 and 100 measure the same here.
     """
 
     model_config = ConfigDict(
@@ -113,14 +118,14 @@ class TrainConfig(BaseModel):
     """auto (by sample rank) | mlp | cnn1d | cnn2d | resnet18 | resnet50"""
     pretrained_weights: str | None = None
     """a local state_dict file for the ResNet backbones"""
-    embedding_dim: int = 64
+    embedding_dim: int = 128
     """size D of the features the proxies live with"""
     hidden_dim: int = 256
     """width of the MLP backbone"""
     dropout: float = 0.1
     """dropout of the MLP backbone"""
     # -- optimisation ---------------------------------------------------------------------------
-    epochs: int = 30
+    epochs: int = 20
     """training epochs"""
     batch_size: int = 64
     """training batch size"""
