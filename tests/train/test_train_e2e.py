@@ -268,6 +268,9 @@ def test_cli_train_prints_banner_and_table(
     assert "epoch 1/1" in out and "RESULTS (test set, epoch 1)" in out and "accuracy" in out
     assert main(argv) == 2  # the folder holds a run: refuse, suggest --resume
     assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # finished: evaluates again
+    again = capsys.readouterr().out
+    assert "Loss Type: CE" in again and "epoch 1/1" not in again and "RESULTS" in again
     assert main(["train", "--lambda_combined", "2", "--output-dir", str(tmp_path / "x")]) == 2
     assert "expected `lambda_combined` in [0, 1], got 2" in capsys.readouterr().err
     assert main(["train", "--device", "gpu", "--output-dir", str(tmp_path / "x")]) == 2
@@ -275,6 +278,15 @@ def test_cli_train_prints_banner_and_table(
         capsys.readouterr().err
     )
     assert not (tmp_path / "x").exists()  # errors come before any work
+
+
+@pytest.mark.parametrize("sampler", ["balanced", "m_per_class"])
+def test_samplers_and_class_weights(tmp_path: Path, sampler: str) -> None:
+    # 64 / 8 = 8 classes of 8 samples per batch (digits has 10 classes)
+    _, results, _ = _run(tmp_path, sampler=sampler, m_per_class=8, class_weighted=True, epochs=1)
+    assert results["accuracy"] > 0.3
+    steps = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 1 and steps[0]["Loss/CE"] > 0
 
 
 def test_image_arrays_train_a_cnn(tmp_path: Path) -> None:
