@@ -43,12 +43,12 @@ def _run(tmp_path: Path, name: str = "run", **overrides: Any) -> tuple[TrainConf
     return config, results, out.getvalue()
 
 
-def _scalar_tags(run_dir: Path) -> set[str]:
+def _tags(run_dir: Path, kind: str = "scalars") -> set[str]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
-    return set(acc.Tags()["scalars"])
+    return set(acc.Tags()[kind])
 
 
 PROXY_LINES = [
@@ -86,7 +86,9 @@ CASES = [("CE", "ProxyAnchorLoss"), ("focal", "ProxyAnchorLoss")] + [
 
 @pytest.mark.parametrize(("loss_type", "proxy_type"), CASES)
 def test_every_loss_and_proxy_type_trains(tmp_path: Path, loss_type: str, proxy_type: str) -> None:
+    threads = torch.get_num_threads()
     config, results, printed = _run(tmp_path, loss_type=loss_type, proxy_type=proxy_type)
+    assert torch.get_num_threads() == threads  # the run's thread choice does not leak
     run = tmp_path / "run"
     expected = _expected_banner(loss_type, proxy_type)
     assert printed.splitlines()[: len(expected)] == expected
@@ -103,8 +105,9 @@ def test_every_loss_and_proxy_type_trains(tmp_path: Path, loss_type: str, proxy_
     assert set(saved) >= CLASSIFICATION_KEYS and not {"map_at_r", "nmi"} & set(saved)
     assert saved["accuracy"] > 0.5  # two tiny epochs learn something
     # TensorBoard: the three loss scalars every step, Eval/* every epoch
-    tags = _scalar_tags(run)
+    tags = _tags(run)
     assert {"Loss/Total", "Loss/CE", "Loss/Proxy", "Eval/accuracy", "Eval/recall_at_1"} <= tags
+    assert "Eval/confusion_matrix" in _tags(run, "images")
     # metrics.jsonl: one line per epoch with the keys the plots read
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
@@ -124,7 +127,7 @@ def test_retrieval_protocol(tmp_path: Path) -> None:
     _, results, printed = _run(tmp_path, protocol="retrieval")
     assert set(results) >= RETRIEVAL_KEYS and "accuracy" not in results
     assert results["protocol"] == "retrieval" and 0 <= results["nmi"] <= 1
-    assert {"Eval/map_at_r", "Eval/nmi"} <= _scalar_tags(tmp_path / "run")
+    assert {"Eval/map_at_r", "Eval/nmi"} <= _tags(tmp_path / "run")
     assert "map_at_r" in printed
 
 
