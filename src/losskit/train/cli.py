@@ -54,14 +54,20 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
     """Make unknown ``train`` flags an error naming the closest valid flag."""
-    known = [s for a in parser._actions for s in a.option_strings]
+    known = {s.lstrip("-"): s for a in parser._actions for s in a.option_strings}
     parse_known_args = parser.parse_known_args
+
+    def suggestion(flag: str) -> str | None:
+        stem = flag.split("=", 1)[0].lstrip("-")
+        alike = [k for k in known if k[:3] == stem[:3]]  # same start first: --lamda -> --lambda…
+        name = closest(stem, alike) or closest(stem, known)
+        return known[name] if name else None
 
     def strict(args: Any = None, namespace: Any = None) -> Any:
         ns, extra = parse_known_args(args, namespace)
         for arg in extra:
             if arg.startswith("--"):
-                hint = closest(arg.split("=", 1)[0], known)
+                hint = suggestion(arg)
                 parser.error(f"unknown flag {arg}" + (f" (did you mean {hint}?)" if hint else ""))
         return ns, extra
 
@@ -257,6 +263,7 @@ def add_parser(sub: Any) -> None:
         description="Train with a validated config: defaults < --config YAML < flags. "
         "With no argument: the digits data set, combined loss, about a minute on a CPU.",
         allow_abbrev=False,
+        usage="losskit train [-h] [--config FILE.yaml] [--resume RUN] [--KEY VALUE ...]",
     )
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="a YAML file of config keys")
     p.add_argument(
