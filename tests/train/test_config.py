@@ -114,12 +114,21 @@ def test_yaml_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
-def test_unknown_flag_names_the_closest(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flag", "hint"),
+    [
+        ("--lamda-combined", "--lambda-combined"),
+        ("--lamda", "--lambda_combined"),
+        ("--proxy_alpah", "--proxy_alpha"),
+        ("--epoch", "--epochs"),
+    ],
+)
+def test_unknown_flag_names_the_closest(
+    capsys: pytest.CaptureFixture[str], flag: str, hint: str
+) -> None:
     with pytest.raises(SystemExit):
-        _parse(["train", "--lamda-combined", "0.7"])
-    assert (
-        "unknown flag --lamda-combined (did you mean --lambda-combined?)" in capsys.readouterr().err
-    )
+        _parse(["train", flag, "0.7"])
+    assert f"unknown flag {flag} (did you mean {hint}?)" in capsys.readouterr().err
 
 
 BANNER_COMBINED = """TRAINING CONFIGURATION
