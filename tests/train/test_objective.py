@@ -116,3 +116,31 @@ def test_multi_proxy_class_similarity_is_the_best_proxy_of_each_class() -> None:
     cos = F.normalize(features, dim=1) @ F.normalize(proxies, dim=1).T
     torch.testing.assert_close(sims, cos.view(2, 2, 2).amax(dim=2))
     assert sims.argmax(dim=1).tolist() == [0, 0]
+
+
+def test_optimizer_gives_the_proxies_their_own_learning_rate() -> None:
+    from losskit.train.loop import build_optimizer, build_schedule
+    from losskit.train.models import build_model
+
+    config = TrainConfig(lr=1e-3, proxy_lr_multiplier=100.0, weight_decay=0.01)
+    model = build_model("mlp", (10,), C, embedding_dim=D, hidden_dim=16)
+    obj = Objective(config, C, D)
+    opt = build_optimizer(model, obj, config)
+    by_id = {id(p): g for g in opt.param_groups for p in g["params"]}
+    assert len(by_id) == sum(1 for _ in model.parameters()) + 1  # every parameter, once
+    proxies = by_id[id(obj.proxies)]
+    assert proxies["lr"] == pytest.approx(0.1) and proxies["weight_decay"] == 0.0
+    assert by_id[id(model.embedding.weight)]["weight_decay"] == 0.01
+    assert by_id[id(model.embedding.bias)]["weight_decay"] == 0.0
+    # per-step cosine to zero over the run; the proxies keep their 100x ratio throughout
+    schedule = build_schedule(opt, config, total_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        schedule.step()
+    assert lrs[0] == pytest.approx([1e-3, 1e-3, 0.1])
+    assert lrs[5] == pytest.approx([5e-4, 5e-4, 0.05])
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    ce_only = build_optimizer(model, Objective(TrainConfig(loss_type="CE"), C, D), config)
+    assert len(ce_only.param_groups) == 2
