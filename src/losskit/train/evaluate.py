@@ -85,7 +85,7 @@ def retrieval_metrics(
     """``recall_at_<k>`` for each ``k`` and ``map_at_r``, by cosine k-NN in chunks.
 
     Args:
-        features: ``(N, D)`` embeddings.
+        features: ``(N, D)`` embeddings; the search runs on their device.
         labels: ``(N,)`` class of each embedding.
         ks: the K of each Recall@K.
         query_mask: optional ``(N,)`` bool; ``True`` rows query the ``False`` rows (a gallery).
@@ -98,11 +98,13 @@ def retrieval_metrics(
         ``{"recall_at_1": ..., ..., "map_at_r": ...}``; ``nan`` where no query has a positive.
     """
     x = F.normalize(features.float(), dim=1)
-    labels = labels.long()
+    dev = x.device
+    labels = labels.long().to(dev)
     if query_mask is None:
-        q_idx = torch.arange(len(labels))
+        q_idx = torch.arange(len(labels), device=dev)
         gallery, g_labels, exclude_self = x, labels, True
     else:
+        query_mask = query_mask.to(dev)
         q_idx = torch.nonzero(query_mask).flatten()
         gallery, g_labels, exclude_self = x[~query_mask], labels[~query_mask], False
     # R of each query: same-class gallery samples (minus itself when it is in the gallery).
@@ -117,7 +119,7 @@ def retrieval_metrics(
         rows = q_idx[start : start + chunk]
         sims = x[rows] @ gallery.T
         if exclude_self:
-            sims[torch.arange(len(rows)), rows] = -float("inf")
+            sims[torch.arange(len(rows), device=dev), rows] = -float("inf")
         top = sims.topk(k_max, dim=1).indices  # self is at -inf, never among them
         hits = g_labels[top] == labels[rows, None]
         rr = r[start : start + chunk]
@@ -125,7 +127,7 @@ def retrieval_metrics(
         for k in ks:
             found[k] += int(hits[valid, :k].any(dim=1).sum())
         if map_at_r:
-            rank = torch.arange(1, hits.shape[1] + 1)
+            rank = torch.arange(1, hits.shape[1] + 1, device=dev)
             within = rank[None, :] <= rr[:, None]
             rel = (hits & within).float()
             precision = rel.cumsum(dim=1) / rank
@@ -190,8 +192,8 @@ def evaluate(
 ) -> EvalResult:
     """Run the model over ``loader`` and compute the metrics of ``protocol``."""
     features, logits, labels = embed(model, loader, device, amp=amp)
-    if protocol == "retrieval":
-        metrics = retrieval_metrics(features, labels, query_mask=query_mask)
+    if protocol == "retrieval":  # the k-NN search runs on the model's device
+        metrics = retrieval_metrics(features.to(device), labels, query_mask=query_mask)
         if len(torch.unique(labels)) <= MAX_NMI_CLASSES:
             metrics["nmi"] = nmi(features, labels, seed=seed)
         return EvalResult(metrics, features, labels)

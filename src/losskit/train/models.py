@@ -54,7 +54,7 @@ class MLP(nn.Module):
 
 
 class _Residual1d(nn.Module):
-    """Pre-activation-free basic block: conv-bn-relu-conv-bn plus a projected skip."""
+    """Basic residual block: conv-bn-relu-conv-bn plus a (projected) skip, then relu."""
 
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
