@@ -57,9 +57,17 @@ class EvalResult:
 
 @torch.no_grad()
 def embed(
-    model: torch.nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: bool = False
+    model: torch.nn.Module,
+    loader: DataLoader[Any],
+    device: torch.device,
+    *,
+    amp: bool = False,
+    with_logits: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``features (N, D)``, ``logits (N, C)`` (float32, CPU) and ``labels (N,)`` of a loader."""
+    """``features (N, D)``, ``logits (N, C)`` (float32, CPU) and ``labels (N,)`` of a loader.
+
+    ``with_logits=False`` keeps no logits (an empty ``(0, C)`` tensor): retrieval needs none, and
+    for data sets of many classes they would outweigh the features many times."""
     was_training = model.training
     model.eval()
     feats, logits, labels = [], [], []
@@ -67,7 +75,7 @@ def embed(
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             f, z = model(x.to(device, non_blocking=True))
         feats.append(f.float().cpu())
-        logits.append(z.float().cpu())
+        logits.append(z.float().cpu() if with_logits else z.new_empty(0, z.shape[1]).cpu())
         labels.append(torch.as_tensor(y))
     model.train(was_training)
     return torch.cat(feats), torch.cat(logits), torch.cat(labels).long()
@@ -191,8 +199,9 @@ def evaluate(
     seed: int = 0,
 ) -> EvalResult:
     """Run the model over ``loader`` and compute the metrics of ``protocol``."""
-    features, logits, labels = embed(model, loader, device, amp=amp)
-    if protocol == "retrieval":  # the k-NN search runs on the model's device
+    retrieval = protocol == "retrieval"
+    features, logits, labels = embed(model, loader, device, amp=amp, with_logits=not retrieval)
+    if retrieval:  # the k-NN search runs on the model's device
         metrics = retrieval_metrics(features.to(device), labels, query_mask=query_mask)
         if len(torch.unique(labels)) <= MAX_NMI_CLASSES:
             metrics["nmi"] = nmi(features, labels, seed=seed)
