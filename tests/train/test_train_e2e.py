@@ -292,17 +292,21 @@ def test_samplers_and_class_weights(tmp_path: Path, sampler: str) -> None:
     assert len(steps) == 1 and steps[0]["Loss/CE"] > 0
 
 
-def test_image_arrays_train_a_cnn(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("shape", "conv_dims"), [((1, 8, 8), 4), ((2, 16), 3)])
+def test_images_and_signals_train_a_cnn(
+    tmp_path: Path, shape: tuple[int, ...], conv_dims: int
+) -> None:
     g = np.random.default_rng(0)
     data = tmp_path / "data"
     data.mkdir()
     for split, n in (("train", 48), ("test", 24)):
         y = np.arange(n) % 3
-        x = g.normal(size=(n, 1, 8, 8)).astype(np.float32) + y[:, None, None, None]
+        x = g.normal(size=(n, *shape)).astype(np.float32) + y.reshape(-1, *[1] * len(shape))
         np.save(data / f"{split}_data.npy", x)
         np.save(data / f"{split}_labels.npy", y)
     _, results, _ = _run(tmp_path, dataset="npy", data_dir=str(data), epochs=1, batch_size=16)
     assert set(results) >= CLASSIFICATION_KEYS
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert any(k.startswith("backbone.net.0.0.weight") for k in state["model"])  # a conv stem
-    assert state["model"]["backbone.net.0.0.weight"].dim() == 4
+    assert state["data"]["sample_shape"] == list(shape)
+    stem = "backbone.net.0.weight" if len(shape) == 2 else "backbone.net.0.0.weight"
+    assert state["model"][stem].dim() == conv_dims  # auto picked a 1-D or 2-D CNN
