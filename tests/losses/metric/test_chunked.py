@@ -221,9 +221,10 @@ def test_half_inputs_alpha_32_finite(dtype):
 
 
 def test_automatic_chunk_size_rule():
-    assert auto_chunk_size(180, 100_000) == (1 << 20) // 180
-    assert auto_chunk_size(4096, 100_000) == 256
+    assert auto_chunk_size(180, 100_000) == 4096  # 2**20 // 180 = 5825, capped
     assert auto_chunk_size(1024, 10**6) == 1024
+    assert auto_chunk_size(700, 10**6) == 1280  # 1497 rounded down to a multiple of 256
+    assert auto_chunk_size(8192, 100_000) == 256  # at least 256
     assert auto_chunk_size(180, 500) == 500  # small C: one chunk, the dense computation
     assert auto_chunk_size(1024, 10**6, "cuda") == (1 << 23) // 1024
 

@@ -31,25 +31,28 @@ from torch import Tensor
 
 __all__: list[str] = []
 
-# Elements of a (B, chunk) block aimed at by the automatic chunk size. CPU: big enough for
-# efficient GEMMs and few parallel regions (which matters on a loaded machine), small enough for
-# the elementwise passes to stay mostly in cache (measured with B = 180 and 1024, D = 512).
-# Accelerators: large blocks, so kernel launches stay negligible.
-AUTO_BLOCK_ELEMENTS = {"cpu": 1 << 20}
-AUTO_BLOCK_ELEMENTS_ACCELERATOR = 1 << 23
-AUTO_MIN_CHUNK = 256
+# The automatic chunk size aims at (B, chunk) blocks of a given number of elements, rounded
+# down to a multiple of 256 proxies (GEMM-friendly) and capped. CPU: 2²⁰ elements, at most 4096
+# proxies: big enough for efficient GEMMs and few parallel regions (which matters on a loaded
+# machine), small enough for the blocks and proxy rows to stay mostly in cache (measured with
+# B = 180 and 1024, D = 512). Accelerators: 2²³ elements, so kernel launches stay negligible.
+AUTO_CHUNK = {"cpu": (1 << 20, 4096)}
+AUTO_CHUNK_ACCELERATOR = (1 << 23, 1 << 20)
+CHUNK_MULTIPLE = 256
 NORM_EPS = 1e-12  # as F.normalize
 FOCAL_TINY = 1e-30  # floor of a focal weight in its slope γ/w (finite, times e^{-inf} = 0)
 
 
 def auto_chunk_size(batch: int, num_proxies: int, device: str = "cpu") -> int:
-    """``max(256, E // B)`` proxies per chunk, at most ``C`` (one chunk for small ``C``).
+    """Proxies per chunk: ``min(C, max(256, min(cap, ⌊E / B⌋ rounded down to 256·k)))``.
 
-    ``E`` is the target size of a ``(B, chunk)`` block: 2²⁰ elements on CPU, 2²³ on CUDA and
-    other accelerators.
+    ``E`` is the target size of a ``(B, chunk)`` block and ``cap`` a maximum chunk: 2²⁰
+    elements and 4096 proxies on CPU, 2²³ elements on CUDA and other accelerators. Small ``C``
+    gives one chunk, i.e. the dense computation.
     """
-    block = AUTO_BLOCK_ELEMENTS.get(device, AUTO_BLOCK_ELEMENTS_ACCELERATOR)
-    return min(num_proxies, max(AUTO_MIN_CHUNK, block // max(batch, 1)))
+    elements, cap = AUTO_CHUNK.get(device, AUTO_CHUNK_ACCELERATOR)
+    chunk = min(cap, elements // max(batch, 1) // CHUNK_MULTIPLE * CHUNK_MULTIPLE)
+    return min(num_proxies, max(CHUNK_MULTIPLE, chunk))
 
 
 # --------------------------------------------------------------------------------------------

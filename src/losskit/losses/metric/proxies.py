@@ -274,9 +274,9 @@ def proxy_anchor(
     are formed during the forward pass, so the cost is about that of ``x @ P.T`` forward plus
     backward (3 GEMMs) and the ``(B, C)`` matrix is never held more than a chunk at a time. The
     result is exact (the negative term is a per-proxy sum over the batch, complete within each
-    chunk). ``chunk_size=None`` picks ``min(C, max(256, E // B))`` proxies per chunk, a
-    ``(B, chunk)`` block of about ``E`` = 2²⁰ elements on CPU (2²³ on CUDA); one chunk, i.e.
-    the dense computation, when ``C`` is small. Under autocast the GEMMs run in the autocast
+    chunk). ``chunk_size=None`` aims at ``(B, chunk)`` blocks of about 2²⁰ elements on CPU
+    (chunks a multiple of 256 proxies, at most 4096) and 2²³ on CUDA; one chunk, i.e. the dense
+    computation, when ``C`` is small. Under autocast the GEMMs run in the autocast
     dtype, the log-sum-exps in float32.
 
     Args:
