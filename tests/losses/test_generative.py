@@ -18,15 +18,6 @@ from losskit.models import VGG16_LAYERS, VGG16Features, vgg16_features
 KINDS = ("minimax", "nonsaturating", "wgan", "hinge")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _f64(*shape: int) -> torch.Tensor:
     return torch.randn(*shape, dtype=torch.float64, requires_grad=True)
 

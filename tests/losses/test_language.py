@@ -15,15 +15,6 @@ import losskit.functional as LF
 REDUCTIONS = ("mean", "sum", "none")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _lm(batch: int = 3, length: int = 6, vocab: int = 11, ignore_index: int = -100):
     torch.manual_seed(0)
     logits = torch.randn(batch, length, vocab, dtype=torch.float64, requires_grad=True)

@@ -15,16 +15,6 @@ import losskit
 from losskit import CombinedLoss, CurriculumLoss, GradNorm, UncertaintyWeighting
 from losskit.functional import task_gradient_norms
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread avoids oversubscribing a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- CombinedLoss
 
 

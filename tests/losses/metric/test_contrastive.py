@@ -11,24 +11,9 @@ from torch.autograd import gradcheck
 
 import losskit
 from losskit.functional import info_nce, nt_xent
+from tests.losses.metric._compare import assert_same
 
 F64 = torch.float64
-TOL = {"rtol": 1e-6, "atol": 1e-6}
-
-
-def _value_and_grads(fn, *inputs):
-    leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
-    out = fn(*leaves)
-    out.sum().backward()
-    return out.detach(), [x.grad for x in leaves]
-
-
-def _assert_same(fn1, fn2, *inputs):
-    v1, g1 = _value_and_grads(fn1, *inputs)
-    v2, g2 = _value_and_grads(fn2, *inputs)
-    torch.testing.assert_close(v1, v2, **TOL)
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b, **TOL)
 
 
 def _randn(*shape, seed=0):
@@ -56,7 +41,7 @@ def test_nt_xent_matches_pml(tau):
     z_i, z_j = _randn(2, 9, 6, seed=1)
     labels = torch.arange(9).repeat(2)
     ref = PMLNTXent(temperature=tau)
-    _assert_same(
+    assert_same(
         lambda a, b: nt_xent(a, b, tau),
         lambda a, b: ref(torch.cat([a, b]), labels),
         z_i,
@@ -68,7 +53,7 @@ def test_nt_xent_sum_and_none():
     z_i, z_j = _randn(2, 7, 4, seed=2)
     labels = torch.arange(7).repeat(2)
     ref = PMLNTXent(temperature=0.3, reducer=SumReducer())
-    _assert_same(
+    assert_same(
         lambda a, b: nt_xent(a, b, 0.3, reduction="sum"),
         lambda a, b: ref(torch.cat([a, b]), labels),
         z_i,
@@ -117,13 +102,13 @@ def test_info_nce_in_batch_matches_dense_and_pml(reduction):
         logits = _cos(a, b) / 0.1
         return F.cross_entropy(logits, torch.arange(8), reduction=reduction)
 
-    _assert_same(lambda a, b: info_nce(a, b, temperature=0.1, reduction=reduction), dense, q, k)
+    assert_same(lambda a, b: info_nce(a, b, temperature=0.1, reduction=reduction), dense, q, k)
     if reduction == "mean":
         # PML's NT-Xent with a reference set: query i's positive is key i, the other keys are
         # its negatives (a distinct ref_labels object, else PML drops the diagonal pairs).
         ref = PMLNTXent(temperature=0.1)
         labels = torch.arange(8)
-        _assert_same(
+        assert_same(
             lambda a, b: info_nce(a, b, temperature=0.1),
             lambda a, b: ref(a, labels, ref_emb=b, ref_labels=labels.clone()),
             q,
@@ -136,7 +121,7 @@ def test_info_nce_in_batch_matches_dense_and_pml(reduction):
 def test_info_nce_explicit_negatives(per_sample, reduction):
     q, k = _randn(2, 6, 4, seed=6)
     neg = _randn(6, 5, 4, seed=7) if per_sample else _randn(5, 4, seed=7)
-    _assert_same(
+    assert_same(
         lambda a, b, n: info_nce(a, b, n, 0.07, reduction=reduction),
         lambda a, b, n: _dense_info_nce(a, b, n, 0.07, reduction),
         q,

@@ -16,24 +16,9 @@ from torch.autograd import gradcheck
 
 import losskit
 from losskit.functional import contrastive, online_triplet, triplet
+from tests.losses.metric._compare import assert_same
 
 F64 = torch.float64
-TOL = {"rtol": 1e-6, "atol": 1e-6}
-
-
-def _value_and_grads(fn, *inputs):
-    leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
-    out = fn(*leaves)
-    out.sum().backward()
-    return out.detach(), [x.grad for x in leaves]
-
-
-def _assert_same(fn1, fn2, *inputs):
-    v1, g1 = _value_and_grads(fn1, *inputs)
-    v2, g2 = _value_and_grads(fn2, *inputs)
-    torch.testing.assert_close(v1, v2, **TOL)
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b, **TOL)
 
 
 def _batch(seed: int, b: int = 16, classes: int = 4, dim: int = 5):
@@ -57,7 +42,7 @@ def test_contrastive_matches_formula(reduction):
     g = torch.Generator().manual_seed(0)
     x1, x2 = torch.randn(2, 12, 3, dtype=F64, generator=g) * 0.6
     y = torch.randint(0, 2, (12,), generator=g)
-    _assert_same(
+    assert_same(
         lambda a, b: contrastive(a, b, y, 1.5, reduction=reduction),
         lambda a, b: _contrastive_ref(a, b, y.double(), 1.5, reduction),
         x1,
@@ -78,7 +63,7 @@ def test_contrastive_positive_term_matches_pml():
         distance=LpDistance(normalize_embeddings=False, power=2),
         reducer=MeanReducer(),
     )
-    _assert_same(
+    assert_same(
         lambda e: contrastive(e[a], e[p], torch.ones(len(a)), margin=1.0),
         lambda e: pml(e, labels),
         x,
@@ -117,7 +102,7 @@ def test_triplet_matches_torch(p, reduction):
     g = torch.Generator().manual_seed(2)
     a, pos, neg = torch.randn(3, 10, 4, dtype=F64, generator=g)
     ref = torch.nn.TripletMarginLoss(margin=1.0, p=p, eps=0.0, reduction=reduction)
-    _assert_same(lambda *t: triplet(*t, margin=1.0, p=p, reduction=reduction), ref, a, pos, neg)
+    assert_same(lambda *t: triplet(*t, margin=1.0, p=p, reduction=reduction), ref, a, pos, neg)
     # PyTorch's default eps=1e-6 moves the distances by O(eps) only.
     torch.testing.assert_close(
         triplet(a, pos, neg, p=p, reduction=reduction),
@@ -132,7 +117,7 @@ def test_triplet_squared_matches_torch_with_distance():
     ref = torch.nn.TripletMarginWithDistanceLoss(
         distance_function=lambda u, v: F.pairwise_distance(u, v, eps=0.0).pow(2), margin=2.0
     )
-    _assert_same(lambda *t: triplet(*t, margin=2.0, squared=True), ref, a, pos, neg)
+    assert_same(lambda *t: triplet(*t, margin=2.0, squared=True), ref, a, pos, neg)
 
 
 def test_triplet_gradcheck_and_coincidence():
@@ -164,14 +149,14 @@ def test_batch_hard_matches_pml(squared, normalize, seed):
     def ours(e):
         return online_triplet(e, labels, margin, squared=squared, normalize=normalize)
 
-    _assert_same(ours, lambda e: loss_fn(e, labels, miner(e, labels)), x)
+    assert_same(ours, lambda e: loss_fn(e, labels, miner(e, labels)), x)
 
 
 def test_batch_hard_sum_and_none():
     x, labels = _batch(3)
     loss_fn, distance = _pml_triplet(1.0, False, False, SumReducer())
     miner = BatchHardMiner(distance=distance)
-    _assert_same(
+    assert_same(
         lambda e: online_triplet(e, labels, reduction="sum"),
         lambda e: loss_fn(e, labels, miner(e, labels)),
         x,
@@ -189,7 +174,7 @@ def test_batch_hard_sum_and_none():
 def test_batch_all_matches_pml(squared):
     x, labels = _batch(4, b=12, classes=3)
     loss_fn, _ = _pml_triplet(1.0, squared, False)  # AvgNonZeroReducer: mean of positive losses
-    _assert_same(
+    assert_same(
         lambda e: online_triplet(e, labels, 1.0, "batch_all", squared=squared),
         lambda e: loss_fn(e, labels),
         x,
@@ -220,7 +205,7 @@ def _semi_hard_reference(x, labels, margin):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_semi_hard_matches_brute_force(seed):
     x, labels = _batch(seed, b=10, classes=3)
-    _assert_same(
+    assert_same(
         lambda e: online_triplet(e, labels, 0.5, "semi_hard"),
         lambda e: _semi_hard_reference(e, labels, 0.5),
         x,
