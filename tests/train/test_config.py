@@ -88,6 +88,8 @@ def test_choices_are_case_insensitive() -> None:
         ({"epochs": 0}, r"expected `epochs` to be an integer >= 1, got 0"),
         ({"epochs": "many"}, r"`epochs` input should be a valid integer"),
         ({"lr": 0.0}, r"expected `lr` in \(0, inf\], got 0.0"),
+        ({"classifier": "cosin"}, r"`classifier` one of .*got 'cosin' \(did you mean 'cosine'"),
+        ({"cosine_scale": 0}, r"expected `cosine_scale` in \(0, inf\], got 0"),
         ({"warmup_epochs": 3, "epochs": 3}, r"expected `warmup_epochs` < epochs \(3\), got 3"),
         (
             {"sampler": "m_per_class", "batch_size": 30, "m_per_class": 4},

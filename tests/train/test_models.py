@@ -95,3 +95,18 @@ def test_resnet_weights_come_from_a_local_file(
     assert net(torch.randn(2, 1, 16, 16)).shape == (2, 8)  # grey images repeated to 3 channels
     with pytest.raises(FileNotFoundError, match=r"no pretrained weights file at"):
         build_backbone("resnet18", (3, 16, 16), weights=tmp_path / "missing.pt")
+
+
+def test_cosine_classifier_logits_give_the_normalised_softmax_loss() -> None:
+    import losskit.functional as LF
+
+    torch.manual_seed(0)
+    model = build_model(
+        "mlp", (64,), 7, embedding_dim=12, hidden_dim=16, classifier="cosine", cosine_scale=8.0
+    ).double()
+    x, y = torch.randn(5, 64, dtype=torch.float64), torch.randint(0, 7, (5,))
+    features, logits = model(x)
+    assert logits.abs().max() <= 8.0 + 1e-9  # σ·cos is bounded by σ
+    weight = model.classifier.weight
+    expected = LF.cosine_softmax_cross_entropy(features, y, weight, scale=8.0)
+    torch.testing.assert_close(LF.cross_entropy(logits, y), expected, rtol=1e-10, atol=1e-12)

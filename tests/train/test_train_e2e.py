@@ -186,6 +186,14 @@ def test_warm_up_epochs_train_only_the_heads(tmp_path: Path) -> None:
     assert all(watch.seen[2][k] for k in backbone)  # trained from epoch 2
 
 
+def test_cosine_classifier_head_trains_and_reloads(tmp_path: Path) -> None:
+    _, results, _ = _run(tmp_path, loss_type="CE", classifier="cosine", epochs=3)
+    assert results["accuracy"] > 0.8
+    config, model, _, _ = load_run(tmp_path / "run")
+    assert config.classifier == "cosine"
+    assert model.classifier.weight.shape == (10, config.embedding_dim)
+
+
 def test_checkpoint_round_trip_and_evaluate_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

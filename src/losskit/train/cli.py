@@ -148,6 +148,8 @@ def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> 
         embedding_dim=config.embedding_dim,
         hidden_dim=config.hidden_dim,
         dropout=config.dropout,
+        classifier=config.classifier,
+        cosine_scale=config.cosine_scale,
     )
     model.load_state_dict(state["model"])
     weight = state["objective"].get("class_weight")

@@ -124,6 +124,10 @@ class TrainConfig(BaseModel):
     """width of the MLP backbone"""
     dropout: float = 0.1
     """dropout of the MLP backbone"""
+    classifier: Literal["linear", "cosine"] = "linear"
+    """linear | cosine: the classifier head (cosine: normalised softmax, scale·cos(x, w_c))"""
+    cosine_scale: float = 16.0
+    """scale σ > 0 of the cosine classifier's logits"""
     # -- optimisation ---------------------------------------------------------------------------
     epochs: int = 20
     """training epochs"""
@@ -196,6 +200,11 @@ class TrainConfig(BaseModel):
     def _sampler(cls, v: object) -> str:
         return _choice("sampler", v, ("random", "balanced", "m_per_class"))
 
+    @field_validator("classifier", mode="before")
+    @classmethod
+    def _classifier(cls, v: object) -> str:
+        return _choice("classifier", v, ("linear", "cosine"))
+
     @field_validator("lr_schedule", mode="before")
     @classmethod
     def _schedule(cls, v: object) -> str:
@@ -215,7 +224,7 @@ class TrainConfig(BaseModel):
             _FN, info.field_name, v, low=0, high=1, low_open=low_open, high_open=high_open
         )
 
-    @field_validator("proxy_alpha", "lr", "proxy_lr_multiplier")
+    @field_validator("proxy_alpha", "lr", "proxy_lr_multiplier", "cosine_scale")
     @classmethod
     def _positive(cls, v: float, info: Any) -> float:
         return check_number(_FN, info.field_name, v, low=0, low_open=True)

@@ -274,6 +274,8 @@ def _train(
         embedding_dim=config.embedding_dim,
         hidden_dim=config.hidden_dim,
         dropout=config.dropout,
+        classifier=config.classifier,
+        cosine_scale=config.cosine_scale,
         weights=config.pretrained_weights,
     ).to(rt.device)
     weight = (

@@ -1,4 +1,4 @@
-"""The trainer's network: a backbone, an embedding head and a linear classifier head.
+"""The trainer's network: a backbone, an embedding head and a classifier head.
 
 ``EmbeddingNet(x) -> (features (B, D), logits (B, C))``. The backbone is chosen by name or, with
 ``"auto"``, by the rank of one sample: ``(L,)`` -> MLP, ``(C, L)`` -> residual 1-D CNN,
@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from losskit._checks import fail
+from losskit.losses.metric.proxies import proxy_similarity
 
-__all__ = ["EmbeddingNet", "build_backbone", "build_model", "resolve_backbone"]
+__all__ = ["CosineClassifier", "EmbeddingNet", "build_backbone", "build_model", "resolve_backbone"]
 
 _FN = "build_model"
 
@@ -186,23 +187,55 @@ def build_backbone(
     return ResNet(name, weights)
 
 
+class CosineClassifier(nn.Module):
+    """Normalised-softmax head: ``logits = σ·cos(features, w_c)`` for one weight vector a class.
+
+    Cross-entropy on these logits is :func:`losskit.functional.cosine_softmax_cross_entropy`
+    (Wang et al., "NormFace", 2017); the trainer computes the ``(B, C)`` logits it also predicts
+    from, while the library function is the chunked form for very large ``C``.
+    """
+
+    def __init__(self, embedding_dim: int, num_classes: int, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.scale * proxy_similarity(features, self.weight)
+
+
 class EmbeddingNet(nn.Module):
-    """Backbone -> embedding head (``features``) -> linear classifier head (``logits``).
+    """Backbone -> embedding head (``features``) -> classifier head (``logits``).
 
     Args:
         backbone: any module with an ``out_features`` attribute.
         embedding_dim: ``D``, the size of ``features``.
         num_classes: ``C``, the size of ``logits``.
+        classifier: ``"linear"`` (``W·x + b``) or ``"cosine"`` (:class:`CosineClassifier`).
+        cosine_scale: the scale ``σ`` of the cosine classifier.
 
     Returns (forward): ``features (Tensor[B, D])`` and ``logits (Tensor[B, C])``.
     """
 
-    def __init__(self, backbone: nn.Module, embedding_dim: int, num_classes: int) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        embedding_dim: int,
+        num_classes: int,
+        *,
+        classifier: str = "linear",
+        cosine_scale: float = 16.0,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         width = int(backbone.out_features)  # type: ignore[arg-type]
         self.embedding = nn.Linear(width, embedding_dim)
-        self.classifier = nn.Linear(embedding_dim, num_classes)
+        self.classifier: nn.Module = (
+            CosineClassifier(embedding_dim, num_classes, cosine_scale)
+            if classifier == "cosine"
+            else nn.Linear(embedding_dim, num_classes)
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         features = self.embedding(self.backbone(x))
@@ -223,9 +256,13 @@ def build_model(
     hidden_dim: int = 256,
     dropout: float = 0.1,
     weights: str | os.PathLike[str] | None = None,
+    classifier: str = "linear",
+    cosine_scale: float = 16.0,
 ) -> EmbeddingNet:
     """An :class:`EmbeddingNet` with the named backbone (see :func:`build_backbone`)."""
     net = build_backbone(
         backbone, sample_shape, hidden_dim=hidden_dim, dropout=dropout, weights=weights
     )
-    return EmbeddingNet(net, embedding_dim, num_classes)
+    return EmbeddingNet(
+        net, embedding_dim, num_classes, classifier=classifier, cosine_scale=cosine_scale
+    )

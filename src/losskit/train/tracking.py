@@ -183,8 +183,9 @@ class ConsoleLog(Callback):
 class FirstStepCheck(Callback):
     """Warns at the first step when a loss starts far from where it should.
 
-    Cross-entropy of a fresh classifier should be near ``log C``
-    (:func:`losskit.debug.expected_initial_loss`); a combined objective whose parts differ in
+    Cross-entropy of a fresh linear classifier should be near ``log C``
+    (:func:`losskit.debug.expected_initial_loss`; a cosine classifier's scaled logits start
+    wider by design, so it is not checked); a combined objective whose parts differ in
     scale by orders of magnitude mostly trains one of them
     (:func:`losskit.debug.warn_if_combined_scales_differ`).
     """
@@ -195,7 +196,8 @@ class FirstStepCheck(Callback):
         from losskit import debug
 
         ce, config = values["Loss/CE"], run.config
-        if config.loss_type in ("CE", "combined") and not config.class_weighted:
+        linear_ce = config.loss_type in ("CE", "combined") and config.classifier == "linear"
+        if linear_ce and not config.class_weighted:
             expected = debug.expected_initial_loss(run.num_classes)
             if math.isfinite(ce) and ce > 3 * expected + 1:
                 warnings.warn(
