@@ -502,15 +502,26 @@ def _check_module_chunk_size(fn: str, chunk_size: object) -> int | None:
     return None if chunk_size is None else check_int(fn, "chunk_size", chunk_size, low=1)
 
 
-def _init_proxies(rows: int, embedding_dim: int) -> nn.Parameter:
-    """Proxies ``(rows, D)`` drawn as in the paper's code: ``kaiming_normal_(mode="fan_out")``."""
-    proxies = torch.empty(rows, embedding_dim)
-    nn.init.kaiming_normal_(proxies, mode="fan_out")
-    return nn.Parameter(proxies)
+class _ProxyModule(nn.Module):
+    """Owns validated ``num_classes``, ``embedding_dim`` and the learnable ``proxies``.
+
+    The proxies ``(num_classes · proxies_per_class, D)`` are drawn as in the paper's code:
+    ``kaiming_normal_(mode="fan_out")``.
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int, proxies_per_class: int = 1) -> None:
+        super().__init__()
+        fn = type(self).__name__
+        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
+        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
+        self.proxies_per_class = check_int(fn, "proxies_per_class", proxies_per_class, low=1)
+        proxies = torch.empty(self.num_classes * self.proxies_per_class, self.embedding_dim)
+        nn.init.kaiming_normal_(proxies, mode="fan_out")
+        self.proxies = nn.Parameter(proxies)
 
 
 @register(proxy_anchor)
-class ProxyAnchorLoss(nn.Module):
+class ProxyAnchorLoss(_ProxyModule):
     """Proxy-Anchor loss owning its proxies; see :func:`losskit.functional.proxy_anchor`.
 
     Args:
@@ -535,13 +546,10 @@ class ProxyAnchorLoss(nn.Module):
         delta: float = 0.1,
         chunk_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, embedding_dim)
         fn = type(self).__name__
-        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
-        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
-        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return proxy_anchor(
@@ -556,7 +564,7 @@ class ProxyAnchorLoss(nn.Module):
 
 
 @register(focal_proxy_anchor)
-class FocalStyleProxyAnchorLoss(nn.Module):
+class FocalStyleProxyAnchorLoss(_ProxyModule):
     """Focal-style Proxy-Anchor loss owning its proxies; see
     :func:`losskit.functional.focal_proxy_anchor`.
 
@@ -586,14 +594,11 @@ class FocalStyleProxyAnchorLoss(nn.Module):
         neg_gamma: float = 2.0,
         chunk_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, embedding_dim)
         fn = type(self).__name__
-        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
-        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.pos_gamma, self.neg_gamma = _check_gammas(fn, pos_gamma, neg_gamma)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
-        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return focal_proxy_anchor(
@@ -616,7 +621,7 @@ class FocalStyleProxyAnchorLoss(nn.Module):
 
 
 @register(multi_proxy_anchor)
-class MultiProxyAnchorLoss(nn.Module):
+class MultiProxyAnchorLoss(_ProxyModule):
     """Proxy-Anchor loss with several proxies per class; see
     :func:`losskit.functional.multi_proxy_anchor`.
 
@@ -648,15 +653,11 @@ class MultiProxyAnchorLoss(nn.Module):
         pooling: Pooling = "softmax",
         temperature: float = 0.1,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, embedding_dim, proxies_per_class)
         fn = type(self).__name__
-        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
-        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
-        self.proxies_per_class = check_int(fn, "proxies_per_class", proxies_per_class, low=1)
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.pooling: Pooling = check_choice(fn, "pooling", pooling, POOLINGS)  # type: ignore[assignment]
         self.temperature = check_number(fn, "temperature", temperature, low=0.0, low_open=True)
-        self.proxies = _init_proxies(self.num_classes * self.proxies_per_class, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return multi_proxy_anchor(
@@ -679,7 +680,7 @@ class MultiProxyAnchorLoss(nn.Module):
 
 
 @register(cosine_softmax_cross_entropy)
-class CosineSoftmaxCrossEntropyLoss(nn.Module):
+class CosineSoftmaxCrossEntropyLoss(_ProxyModule):
     """Normalised-softmax cross-entropy owning its proxies; see
     :func:`losskit.functional.cosine_softmax_cross_entropy`.
 
@@ -705,14 +706,11 @@ class CosineSoftmaxCrossEntropyLoss(nn.Module):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, embedding_dim)
         fn = type(self).__name__
-        self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
-        self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.scale = check_number(fn, "scale", scale, low=0.0, low_open=True)
         self.reduction: Reduction = check_reduction(fn, reduction)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
-        self.proxies = _init_proxies(self.num_classes, self.embedding_dim)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return cosine_softmax_cross_entropy(
