@@ -29,6 +29,7 @@ __all__ = [
     "check_tensor",
     "check_values",
     "closest",
+    "did_you_mean",
     "fail",
     "shape_str",
     "warn_if_probabilities",
@@ -56,14 +57,24 @@ def closest(name: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def did_you_mean(name: object, choices: Iterable[str], *, form: str = "'{}'") -> str:
+    """``" (did you mean 'x'?)"`` naming the choice closest to ``name`` (:func:`closest`), or
+    ``""`` when none is close; ``form`` formats the choice (``"`{}`"`` for config keys,
+    ``"--{}"`` for flags).
+
+    >>> did_you_mean("hubr", ["huber", "mse"])
+    " (did you mean 'huber'?)"
+    """
+    hint = closest(name, choices) if isinstance(name, str) else None
+    return f" (did you mean {form.format(hint)}?)" if hint else ""
+
+
 def check_choice(fn: str, arg: str, value: object, choices: Sequence[str]) -> str:
     """``value`` must be one of ``choices``; the error suggests the closest one."""
     if isinstance(value, str) and value in choices:
         return value
     listed = ", ".join(repr(c) for c in choices)
-    hint = closest(value, choices) if isinstance(value, str) else None
-    suggestion = f" (did you mean {hint!r}?)" if hint else ""
-    fail(fn, arg, f"one of {listed}", f"{value!r}{suggestion}")
+    fail(fn, arg, f"one of {listed}", f"{value!r}{did_you_mean(value, choices)}")
 
 
 def check_tensor(fn: str, arg: str, x: object) -> Tensor:

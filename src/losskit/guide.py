@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import losskit.functional as LF
-from losskit._checks import check_choice, check_int, check_number, closest, fail
+from losskit._checks import check_choice, check_int, check_number, did_you_mean, fail
 from losskit.registry import LossSpec, get_spec, list_losses
 
 __all__ = [
@@ -532,8 +532,7 @@ def explain(name: str) -> str:
     """
     names = list_losses()
     if not isinstance(name, str) or name not in names:
-        hint = closest(name, names) if isinstance(name, str) else None
-        suggestion = f" (did you mean {hint!r}?)" if hint else ""
+        suggestion = did_you_mean(name, names)
         fail(
             "explain",
             "name",

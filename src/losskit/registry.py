@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from losskit._checks import closest
+from losskit._checks import did_you_mean
 
 __all__ = ["LossSpec", "build_loss", "get_spec", "list_losses", "register"]
 
@@ -98,11 +98,9 @@ def get_spec(name: str) -> LossSpec:
     """The :class:`LossSpec` of ``name``; an unknown name raises with the closest suggestion."""
     _load()
     if not isinstance(name, str) or name not in _REGISTRY:
-        hint = closest(name, _REGISTRY) if isinstance(name, str) else None
-        suggestion = f" (did you mean {hint!r}?)" if hint else ""
         raise ValueError(
             f"build_loss: expected `name` to be a registered loss (see losskit.list_losses()), "
-            f"got {name!r}{suggestion}"
+            f"got {name!r}{did_you_mean(name, _REGISTRY)}"
         )
     return _REGISTRY[name]
 

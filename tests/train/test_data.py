@@ -389,25 +389,6 @@ def test_load_image_resizes_the_shorter_side_and_crops_the_centre(tmp_path, tran
     assert float(rgb[0].max()) < 0.5 and float(rgb[2].max()) < 0.5
 
 
-def test_augmented_loading_crops_and_flips_at_random(tmp_path):
-    write_image(tmp_path / "solid.png", (255, 128, 0), size=(13, 9))
-    halves = np.zeros((16, 16, 3), np.uint8)
-    halves[:, :8, 0] = 255  # red left half, black right half
-    Image.fromarray(halves).save(tmp_path / "halves.png")
-    # Any crop of a solid image is that image.
-    solid = load_image(tmp_path / "solid.png", SIZE)
-    torch.manual_seed(0)
-    torch.testing.assert_close(load_image(tmp_path / "solid.png", SIZE, augment=True), solid)
-    draws = [load_image(tmp_path / "halves.png", SIZE, augment=True) for _ in range(40)]
-    assert all(d.shape == (3, SIZE, SIZE) for d in draws)
-    red = torch.stack([d[0, :, : SIZE // 2].mean() - d[0, :, SIZE // 2 :].mean() for d in draws])
-    assert bool((red > 0).any()) and bool((red < 0).any())  # flipped and not flipped
-    torch.manual_seed(1)
-    first = load_image(tmp_path / "halves.png", SIZE, augment=True)
-    torch.manual_seed(1)
-    torch.testing.assert_close(load_image(tmp_path / "halves.png", SIZE, augment=True), first)
-
-
 def test_unreadable_image_names_the_file(tmp_path):
     (tmp_path / "a.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"image: expected `image file` to be an image PIL can"):
@@ -442,14 +423,11 @@ def test_imagefolder_two_splits(tmp_path):
     assert retrieval.class_names == ["cat", "dog"] and retrieval.test_class_names == ["eel"]
 
 
-def test_augment_applies_to_training_images_only(tmp_path):
+def test_hidden_folders_are_not_classes(tmp_path):
     _imagefolder(tmp_path)
-    (tmp_path / "train" / ".cache").mkdir()  # hidden folders are not classes
-    splits = load_splits("imagefolder", data_dir=tmp_path, image_size=SIZE, augment=True)
-    assert splits.train.augment and not splits.test.augment
+    (tmp_path / "train" / ".cache").mkdir()
+    splits = load_splits("imagefolder", data_dir=tmp_path, image_size=SIZE)
     assert splits.class_names == ["cat", "dog", "eel"]
-    digits = load_splits("digits", augment=True)  # ignored for arrays
-    assert torch.equal(digits.train.x, load_splits("digits").train.x)
 
 
 def test_imagefolder_one_split_is_split_per_class(tmp_path):

@@ -119,10 +119,10 @@ def test_multi_proxy_class_similarity_is_the_best_proxy_of_each_class() -> None:
 
 
 def test_optimizer_gives_the_proxies_their_own_learning_rate() -> None:
-    from losskit.train.loop import build_optimizer, build_schedule
+    from losskit.train.assembly import build_optimizer, build_schedule
     from losskit.train.models import build_model
 
-    config = TrainConfig(lr=1e-3, proxy_lr_multiplier=100.0, weight_decay=0.01)
+    config = TrainConfig(lr=1e-3, proxy_lr_multiplier=100.0, weight_decay=0.01, epochs=5)
     model = build_model("mlp", (10,), C, embedding_dim=D, hidden_dim=16)
     obj = Objective(config, C, D)
     opt = build_optimizer(model, obj, config)
@@ -133,7 +133,7 @@ def test_optimizer_gives_the_proxies_their_own_learning_rate() -> None:
     assert by_id[id(model.embedding.weight)]["weight_decay"] == 0.01
     assert by_id[id(model.embedding.bias)]["weight_decay"] == 0.0
     # per-step cosine to zero over the run; the proxies keep their 100x ratio throughout
-    schedule = build_schedule(opt, config, total_steps=10)
+    schedule = build_schedule(opt, config, steps_per_epoch=2)
     lrs = []
     for _ in range(10):
         lrs.append([g["lr"] for g in opt.param_groups])

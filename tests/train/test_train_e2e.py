@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from losskit.cli import main
-from losskit.train import loop
+from losskit.train import assembly
 from losskit.train.checkpoint import load_checkpoint
-from losskit.train.cli import load_run
+from losskit.train.assembly import load_run
 from losskit.train.config import TrainConfig, load_config
 from losskit.train.evaluate import evaluate
 from losskit.train.loop import NonFiniteLossError, train
@@ -257,7 +257,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
                 return LossParts(parts.total * float("nan"), parts.ce, parts.proxy)
             return parts
 
-    monkeypatch.setattr(loop, "Objective", Exploding)
+    monkeypatch.setattr(assembly, "Objective", Exploding)
     with pytest.raises(
         NonFiniteLossError, match=r"the loss became nan at epoch 2, step 26 .*stopped"
     ):

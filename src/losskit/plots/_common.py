@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from PIL import Image
 from torch import Tensor
 
 from losskit._checks import fail
+from losskit._files import atomic_write
 
 __all__ = ["DPI", "new_figure", "save_figure", "style_axes", "value_and_grad"]
 
@@ -58,7 +58,7 @@ def value_and_grad(
 def save_figure(
     fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI, palette: bool = True
 ) -> Path:
-    """Write ``fig`` as a PNG atomically (temp file in the same folder, then ``os.replace``).
+    """Write ``fig`` as a PNG atomically (:func:`losskit._files.atomic_write`).
 
     With ``palette`` (default) the image is stored with a 256-colour palette: line plots look
     the same and the file is about 3× smaller. The file gets the usual permissions (umask).
@@ -76,15 +76,5 @@ def save_figure(
         buffer = io.BytesIO()
         image.save(buffer, format="png", optimize=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda f: f.write(buffer.getvalue()))
     return out

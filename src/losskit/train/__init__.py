@@ -20,8 +20,8 @@ _WHERE = {
     "TrainConfig": "losskit.train.config",
     "load_config": "losskit.train.config",
     "train": "losskit.train.loop",
-    "LoadedRun": "losskit.train.cli",
-    "load_run": "losskit.train.cli",
+    "LoadedRun": "losskit.train.assembly",
+    "load_run": "losskit.train.assembly",
 }
 
 

@@ -1,49 +1,44 @@
-"""Checkpoints and atomic file writes.
+"""Checkpoints: save, verify and load.
 
 A checkpoint holds everything needed to continue a run exactly: the model and objective (the
 proxies live there), optimiser, scheduler and gradient-scaler states, the epoch and step reached,
-the best metric so far, the random-number generator states, the resolved config and what the data
+the selection so far, the random-number generator states, the resolved config and what the data
 looked like (classes, sample shape), so ``losskit evaluate`` / ``predict`` need nothing else.
-Files are written to a temporary file in the same folder and moved into place with
-:func:`os.replace`, so a crash never leaves a half-written checkpoint behind; they are read with
-``torch.load(weights_only=True)``: plain tensors, numbers, strings, lists and dicts only.
+
+Files are written with :func:`losskit._files.atomic_write` (a crash never leaves a half-written
+checkpoint). A checkpoint is a zip archive whose records carry CRC-32 checksums; every load
+verifies them first, so a damaged file is refused instead of loading silently wrong numbers.
+It is then read with ``torch.load(weights_only=True)``: plain tensors, numbers, strings, lists
+and dicts only — a file is never unpickled.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
-import tempfile
-from collections.abc import Callable
+import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "load_checkpoint", "restore_rng_state", "rng_state", "save_checkpoint"]
+from losskit._files import atomic_write
+
+__all__ = [
+    "CheckpointError",
+    "atomic_write",
+    "load_checkpoint",
+    "restore_rng_state",
+    "rng_state",
+    "save_checkpoint",
+    "verify_checkpoint",
+]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> None:
-    """Call ``write`` on a temporary binary file beside ``path``, then move it onto ``path``."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+class CheckpointError(ValueError):
+    """A file that is damaged or is not a losskit checkpoint."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -79,16 +74,47 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+def verify_checkpoint(path: str | os.PathLike[str]) -> None:
+    """Check that ``path`` is a readable archive whose records match their CRC-32 checksums.
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is damaged or is not a checkpoint.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint: no checkpoint at {p}")
-    state: dict[str, Any] = torch.load(p, map_location=map_location, weights_only=True)
+    try:
+        with zipfile.ZipFile(p) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint: {p} is damaged or not a losskit checkpoint ({err})"
+        ) from None
+    if bad is not None:
+        raise CheckpointError(f"checkpoint: {p} is damaged (checksum mismatch in record {bad})")
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Verify (:func:`verify_checkpoint`) and read a checkpoint (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is damaged, or holds something other than a losskit
+            checkpoint (it is never unpickled).
+    """
+    verify_checkpoint(path)
+    p = Path(path)
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint: {p} is not a losskit checkpoint or is damaged (files are never "
+            f"unpickled; {first})"
+        ) from None
+    if not isinstance(state, dict) or not {"model", "epoch", "config"} <= set(state):
+        raise CheckpointError(f"checkpoint: {p} is not a losskit checkpoint")
     return state

@@ -13,16 +13,11 @@ import csv
 import io
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
-from losskit._checks import closest
+from losskit._checks import did_you_mean
 
-if TYPE_CHECKING:
-    from losskit.train.config import TrainConfig
-    from losskit.train.models import EmbeddingNet
-    from losskit.train.objective import Objective
-
-__all__ = ["LoadedRun", "add_parser", "load_run"]
+__all__ = ["add_parser"]
 
 _NONE = ("none", "null")
 
@@ -54,21 +49,19 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
     """Make unknown ``train`` flags an error naming the closest valid flag."""
-    known = {s.lstrip("-"): s for a in parser._actions for s in a.option_strings}
+    known = [s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")]
     parse_known_args = parser.parse_known_args
 
-    def suggestion(flag: str) -> str | None:
+    def suggestion(flag: str) -> str:
         stem = flag.split("=", 1)[0].lstrip("-")
         alike = [k for k in known if k[:3] == stem[:3]]  # same start first: --lamda -> --lambda…
-        name = closest(stem, alike) or closest(stem, known)
-        return known[name] if name else None
+        return did_you_mean(stem, alike, form="--{}") or did_you_mean(stem, known, form="--{}")
 
     def strict(args: Any = None, namespace: Any = None) -> Any:
         ns, extra = parse_known_args(args, namespace)
         for arg in extra:
             if arg.startswith("--"):
-                hint = suggestion(arg)
-                parser.error(f"unknown flag {arg}" + (f" (did you mean {hint}?)" if hint else ""))
+                parser.error(f"unknown flag {arg}{suggestion(arg)}")
         return ns, extra
 
     parser.parse_known_args = strict  # type: ignore[method-assign]
@@ -115,77 +108,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-class LoadedRun(NamedTuple):
-    """A trained run, ready to evaluate or predict (the model is in eval mode)."""
-
-    config: TrainConfig
-    model: EmbeddingNet
-    objective: Objective
-    info: dict[str, Any]
-    """What the data looked like: ``num_classes``, ``class_names``, ``sample_shape``,
-    ``protocol`` and, for array data, ``input_mean`` / ``input_std``."""
-
-
-def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> LoadedRun:
-    """The config, model, objective and data description of a run folder's ``best.pt`` or
-    ``last.pt``."""
-    import torch
-
-    from losskit.train.checkpoint import load_checkpoint
-    from losskit.train.config import load_config
-    from losskit.train.models import build_model
-    from losskit.train.objective import Objective
-
-    run_dir = Path(run)
-    config = load_config(run_dir / "config.yaml")
-    state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", map_location=device)
-    info = state["data"]
-    # Pretrained weights are in the checkpoint: do not read the file again.
-    model = build_model(
-        config.backbone,
-        info["sample_shape"],
-        info["num_classes"],
-        embedding_dim=config.embedding_dim,
-        hidden_dim=config.hidden_dim,
-        dropout=config.dropout,
-        classifier=config.classifier,
-        cosine_scale=config.cosine_scale,
-    )
-    model.load_state_dict(state["model"])
-    weight = state["objective"].get("class_weight")
-    objective = Objective(config, info["num_classes"], config.embedding_dim, weight)
-    objective.load_state_dict(state["objective"])
-    return LoadedRun(config, model.to(torch.device(device)).eval(), objective.to(device), info)
-
-
 def _evaluate(args: argparse.Namespace) -> int:
-    from torch.utils.data import DataLoader
-
-    from losskit.train.data import load_splits
-    from losskit.train.evaluate import evaluate
+    from losskit.train import assembly
+    from losskit.train.runtime import Runtime
     from losskit.train.tracking import summary_table
 
-    device = _device(args.device)
-    config, model, objective, _ = load_run(args.run, args.checkpoint, device)
-    splits = load_splits(
-        config.dataset,
-        data_dir=config.data_dir,
-        protocol=config.protocol,
-        image_size=config.image_size,
-        seed=config.seed,
-        test_fraction=config.test_fraction,
-    )
-    loader = DataLoader(splits.test, batch_size=max(256, config.batch_size))
-    result = evaluate(
-        model,
-        objective,
-        loader,
-        protocol=splits.protocol,
-        class_names=splits.test_class_names,
-        device=model_device(model),
-        query_mask=splits.test_is_query,
-        seed=config.seed,
-    )
+    run = assembly.load_run(args.run, args.checkpoint, _device(args.device))
+    runtime = Runtime(model_device(run.model))
+    splits = assembly.build_data(run.config)
+    _, test = assembly.eval_splits(splits, run.config, runtime)
+    result = assembly.evaluate_split(
+        run.model, run.objective, test, protocol=splits.protocol, runtime=runtime,
+        seed=run.config.seed,
+    )  # fmt: skip
     print(summary_table(result.metrics, title=f"{args.run} ({args.checkpoint}.pt, test set)"))
     if result.report:
         from sklearn.metrics import classification_report
@@ -194,8 +129,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             classification_report(
                 result.labels.numpy(),
                 result.predictions.numpy(),  # type: ignore[union-attr]
-                labels=list(range(len(splits.test_class_names))),
-                target_names=[str(c) for c in splits.test_class_names],
+                labels=list(range(len(test.class_names))),
+                target_names=[str(c) for c in test.class_names],
                 zero_division=0,
                 digits=4,
             )
@@ -207,22 +142,17 @@ def _predict(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from losskit._checks import fail
-    from losskit.train.checkpoint import atomic_write
+    from losskit._files import atomic_write
+    from losskit.train.assembly import load_run, raw_inputs
 
     device = _device(args.device)
     _, model, objective, info = load_run(args.run, args.checkpoint, device)
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"predict: no input file at {path}")
-    x = torch.from_numpy(np.load(path, allow_pickle=False)).float()
-    shape = tuple(info["sample_shape"])
-    if tuple(x.shape) == shape:
-        x = x.unsqueeze(0)
-    if tuple(x.shape[1:]) != shape:
-        fail("predict", "input", f"of shape (N, {', '.join(map(str, shape))})", tuple(x.shape))
-    if not args.normalized and "input_mean" in info:
-        x = (x - info["input_mean"]) / info["input_std"]
+    x = raw_inputs(
+        np.load(path, allow_pickle=False), info, fn="predict", normalized=args.normalized
+    )
     names = info["class_names"]
     rows = []
     with torch.no_grad():
@@ -278,7 +208,10 @@ def add_parser(sub: Any) -> None:
     _suggest_unknown(p)
     p.set_defaults(func=_train)
 
-    e = sub.add_parser("evaluate", help="re-evaluate a run's best.pt on its test set")
+    e = sub.add_parser(
+        "evaluate",
+        help="re-evaluate a run's selected model (best.pt, chosen on validation) on its test set",
+    )
     e.add_argument("--run", required=True, help="the run folder")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
     e.add_argument("--device", default="auto")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from losskit._checks import check_number, closest
+from losskit._checks import check_number, did_you_mean
 from losskit.train.checkpoint import atomic_write
 
 __all__ = [
@@ -51,8 +51,7 @@ def _choice(arg: str, value: object, choices: tuple[str, ...]) -> str:
             if c.lower() == value.lower():
                 return c
     listed = ", ".join(repr(c) for c in choices)
-    hint = closest(value, choices) if isinstance(value, str) else None
-    suggestion = f" (did you mean {hint!r}?)" if hint else ""
+    suggestion = did_you_mean(value, choices)
     raise ValueError(f"{_FN}: expected `{arg}` one of {listed}, got {value!r}{suggestion}")
 
 
@@ -107,6 +106,11 @@ class TrainConfig(BaseModel):
     """side of the square inputs of image-file data sets"""
     test_fraction: float = 0.2
     """held-out fraction per class of one-split data sets"""
+    val_fraction: float = 0.1
+    """validation part of the training split (per class; a share of the classes for retrieval);
+    0: none"""
+    augment: bool = False
+    """training augmentation: images random resized crop + flip, signals shift + scaling"""
     sampler: Literal["random", "balanced", "m_per_class"] = "random"
     """random | balanced (class-balanced) | m_per_class"""
     m_per_class: int = 4
@@ -133,20 +137,28 @@ class TrainConfig(BaseModel):
     """training epochs"""
     batch_size: int = 64
     """training batch size"""
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    """adamw | sgd (momentum, Nesterov)"""
     lr: float = 2e-3
-    """AdamW learning rate of the network"""
+    """learning rate of the network"""
+    momentum: float = 0.9
+    """momentum of sgd"""
     weight_decay: float = 1e-4
-    """AdamW weight decay of the network's weight matrices"""
+    """weight decay of the network's weight matrices"""
     proxy_lr_multiplier: float = 100.0
     """the proxies' learning rate is lr × this"""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     """cosine (per step, to zero) | constant"""
     warmup_epochs: int = 0
+    """first epochs with a linear learning-rate warm-up"""
+    freeze_epochs: int = 0
     """first epochs with the backbone frozen (heads and proxies train)"""
+    grad_accum_steps: int = 1
+    """batches whose gradients add up to one optimiser step"""
     grad_clip: float | None = 5.0
     """clip the gradient norm to this (none: no clipping)"""
     amp: bool = False
-    """mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)"""
+    """mixed precision: bf16 autocast (CPU, and CUDA where supported), else fp16 with scaling"""
     # -- run --------------------------------------------------------------------------------------
     seed: int = 0
     """seed of the split, initialisation, shuffling and dropout"""
@@ -158,6 +170,8 @@ class TrainConfig(BaseModel):
     """the run folder (default: runs/<timestamp>-<loss_type>)"""
     eval_every: int = 1
     """evaluate every this many epochs (and always after the last)"""
+    patience: int | None = None
+    """stop after this many evaluations without a better validation score (none: never)"""
     quiet: bool = False
     """no progress bars or per-epoch lines"""
 
@@ -168,8 +182,7 @@ class TrainConfig(BaseModel):
         if isinstance(data, Mapping):
             for key in data:
                 if key not in cls.model_fields:
-                    hint = closest(str(key), cls.model_fields)
-                    suggestion = f" (did you mean `{hint}`?)" if hint else ""
+                    suggestion = did_you_mean(str(key), cls.model_fields, form="`{}`")
                     raise ValueError(f"{_FN}: unknown key `{key}`{suggestion}")
         return data
 
@@ -205,6 +218,11 @@ class TrainConfig(BaseModel):
     def _classifier(cls, v: object) -> str:
         return _choice("classifier", v, ("linear", "cosine"))
 
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer(cls, v: object) -> str:
+        return _choice("optimizer", v, ("adamw", "sgd"))
+
     @field_validator("lr_schedule", mode="before")
     @classmethod
     def _schedule(cls, v: object) -> str:
@@ -215,10 +233,10 @@ class TrainConfig(BaseModel):
     def _protocol(cls, v: object) -> str | None:
         return None if v is None else _choice("protocol", v, ("classification", "retrieval"))
 
-    @field_validator("lambda_combined", "test_fraction", "dropout")
+    @field_validator("lambda_combined", "test_fraction", "val_fraction", "dropout", "momentum")
     @classmethod
     def _unit_interval(cls, v: float, info: Any) -> float:
-        high_open = info.field_name in ("test_fraction", "dropout")
+        high_open = info.field_name in ("test_fraction", "val_fraction", "dropout", "momentum")
         low_open = info.field_name == "test_fraction"
         return check_number(
             _FN, info.field_name, v, low=0, high=1, low_open=low_open, high_open=high_open
@@ -249,6 +267,7 @@ class TrainConfig(BaseModel):
         "proxies_per_class",
         "eval_every",
         "image_size",
+        "grad_accum_steps",
     )
     @classmethod
     def _at_least_one(cls, v: int, info: Any) -> int:
@@ -263,14 +282,14 @@ class TrainConfig(BaseModel):
             raise ValueError(f"{_FN}: expected `m_per_class` to be an integer >= 2, got {v}")
         return v
 
-    @field_validator("cpu_threads")
+    @field_validator("cpu_threads", "patience")
     @classmethod
-    def _threads(cls, v: int | None) -> int | None:
+    def _optional_at_least_one(cls, v: int | None, info: Any) -> int | None:
         if v is not None and v < 1:
-            raise ValueError(f"{_FN}: expected `cpu_threads` to be an integer >= 1, got {v}")
+            raise ValueError(f"{_FN}: expected `{info.field_name}` to be an integer >= 1, got {v}")
         return v
 
-    @field_validator("warmup_epochs", "num_workers")
+    @field_validator("warmup_epochs", "freeze_epochs", "num_workers")
     @classmethod
     def _non_negative_int(cls, v: int, info: Any) -> int:
         if v < 0:
@@ -279,10 +298,20 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+        if self.freeze_epochs >= self.epochs and self.freeze_epochs > 0:
             raise ValueError(
-                f"{_FN}: expected `warmup_epochs` < epochs ({self.epochs}), "
+                f"{_FN}: expected `freeze_epochs` < epochs ({self.epochs}), "
+                f"got {self.freeze_epochs}"
+            )
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(
+                f"{_FN}: expected `warmup_epochs` <= epochs ({self.epochs}), "
                 f"got {self.warmup_epochs}"
+            )
+        if self.patience is not None and self.val_fraction == 0:
+            raise ValueError(
+                f"{_FN}: expected `patience` none with val_fraction 0 (early stopping needs "
+                f"a validation split), got {self.patience}"
             )
         if self.sampler == "m_per_class" and self.batch_size % self.m_per_class:
             raise ValueError(

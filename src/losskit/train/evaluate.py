@@ -61,7 +61,7 @@ def embed(
     loader: DataLoader[Any],
     device: torch.device,
     *,
-    amp: bool = False,
+    amp_dtype: torch.dtype | None = None,
     with_logits: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``features (N, D)``, ``logits (N, C)`` (float32, CPU) and ``labels (N,)`` of a loader.
@@ -72,7 +72,7 @@ def embed(
     model.eval()
     feats, logits, labels = [], [], []
     for x, y in loader:
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             f, z = model(x.to(device, non_blocking=True))
         feats.append(f.float().cpu())
         logits.append(z.float().cpu() if with_logits else z.new_empty(0, z.shape[1]).cpu())
@@ -195,12 +195,14 @@ def evaluate(
     class_names: Sequence[str],
     device: torch.device,
     query_mask: Tensor | None = None,
-    amp: bool = False,
+    amp_dtype: torch.dtype | None = None,
     seed: int = 0,
 ) -> EvalResult:
     """Run the model over ``loader`` and compute the metrics of ``protocol``."""
     retrieval = protocol == "retrieval"
-    features, logits, labels = embed(model, loader, device, amp=amp, with_logits=not retrieval)
+    features, logits, labels = embed(
+        model, loader, device, amp_dtype=amp_dtype, with_logits=not retrieval
+    )
     if retrieval:  # the k-NN search runs on the model's device
         metrics = retrieval_metrics(features.to(device), labels, query_mask=query_mask)
         if len(torch.unique(labels)) <= MAX_NMI_CLASSES:

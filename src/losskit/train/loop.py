@@ -1,183 +1,56 @@
-"""The training loop: ``train(config)`` reads top to bottom in phases.
+"""The training loop: ``train(config)`` reads top to bottom in phases over one :class:`RunState`.
 
-1. setup (run folder, banner, seeds, device)      4. resume from ``checkpoints/last.pt``
-2. data (splits, loaders)                         5. epochs: steps, evaluation, checkpoints
-3. model, objective, optimiser, schedule          6. final evaluation, results, summary
+1. setup: the checkpoint to resume (verified, its config compared), data, model, objective,
+   optimiser, schedule, loaders — nothing is written before this has succeeded;
+2. start: the run folder, stale temporary files removed, the callbacks' ``on_train_start``;
+3. epochs: :func:`train_epoch` (steps with gradient accumulation), :func:`evaluate_epoch`
+   (validation and test, model selection), :func:`save_epoch` (``best.pt``, ``last.pt``);
+4. finish: the selected model's test evaluation, results, the callbacks' ``on_train_end``.
 
-What is written and printed besides the checkpoints (TensorBoard, ``metrics.jsonl``, console
-lines, first-step checks) hooks in through :class:`~losskit.train.tracking.Callback` objects.
-Every epoch's shuffling and dropout draw from generators seeded by ``(seed, epoch)``, so a run
-resumed at an epoch boundary continues exactly as the uninterrupted run would have.
+Everything written and printed besides the checkpoints (banner, progress bar, epoch lines,
+TensorBoard, ``metrics.jsonl``, result files, summary) hooks in through the
+:class:`~losskit.train.tracking.Callback` objects of
+:func:`~losskit.train.tracking.standard_callbacks`. Every epoch's shuffling, augmentation and
+dropout draw from generators seeded by ``(seed, epoch)``, so a resumed run continues exactly as
+the uninterrupted run would have, whatever the terminal, ``quiet`` or ``num_workers``.
+A new run that fails before its first checkpoint removes what it wrote.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
 
-from losskit._checks import fail
+from losskit.train import assembly
 from losskit.train.checkpoint import (
-    atomic_write,
+    CheckpointError,
     load_checkpoint,
     restore_rng_state,
     rng_state,
     save_checkpoint,
+    verify_checkpoint,
 )
 from losskit.train.config import TrainConfig, save_config
-from losskit.train.evaluate import EvalResult, confusion_figure, evaluate
-from losskit.train.models import EmbeddingNet, build_model
-from losskit.train.objective import Objective
-from losskit.train.tracking import (
-    Callback,
-    ConsoleLog,
-    FirstStepCheck,
-    MetricsFile,
-    RunState,
-    TensorBoardLog,
-    banner,
-    loss_values,
-    summary_table,
-)
+from losskit.train.evaluate import EvalResult
+from losskit.train.objective import LossParts
+from losskit.train.run_folder import ResumeMismatchError, RunFolder, resume_differences
+from losskit.train.runtime import Runtime, cpu_threads, epoch_seed, seed_everything
+from losskit.train.state import RESULT_KEYS, RunState, Selection
+from losskit.train.tracking import Callback, loss_values, standard_callbacks
 
-__all__ = ["NonFiniteLossError", "Runtime", "build_optimizer", "cpu_threads", "epoch_seed", "train"]
+__all__ = ["NonFiniteLossError", "train"]
 
-RESULT_KEYS: tuple[str, ...] = (
-    "accuracy",
-    "macro_f1",
-    "recall_at_1",
-    "recall_at_2",
-    "recall_at_4",
-    "recall_at_8",
-    "map_at_r",
-    "nmi",
-)
-MAX_SAVED_EMBEDDINGS = 5000
-SMALL_MODEL_PARAMETERS = 1_000_000
+LOSS_KEYS = ("Loss/Total", "Loss/CE", "Loss/Proxy")
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Where this process runs: device and, for multi-process runs, rank and world size.
-
-    Only the main process (rank 0) writes files and prints; a later multi-process launcher sets
-    ``RANK`` / ``WORLD_SIZE`` and everything rank-dependent already reads them from here.
-    """
-
-    device: torch.device
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls, device: str) -> Runtime:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            dev = torch.device(device)
-        except RuntimeError:
-            fail("train", "device", "'auto', 'cpu', 'cuda' or 'cuda:<index>'", repr(device))
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            fail("train", "device", "an available device (CUDA is not available)", repr(device))
-        return cls(
-            dev,
-            rank=int(os.environ.get("RANK", "0")),
-            world_size=int(os.environ.get("WORLD_SIZE", "1")),
-        )
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch's shuffling and dropout, from the run's seed and the epoch."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def cpu_threads(config: TrainConfig, model: nn.Module) -> int:
-    """Intra-op threads for CPU training: ``cpu_threads`` if set, else 1 for a small model
-    (under a million parameters: its matrices are too small to gain from threads, and busy
-    threads waiting on a shared machine slow it down many times), else torch's default."""
-    if config.cpu_threads is not None:
-        return config.cpu_threads
-    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-    return 1 if small else torch.get_num_threads()
-
-
-def build_optimizer(
-    model: nn.Module, objective: Objective, config: TrainConfig
-) -> torch.optim.AdamW:
-    """AdamW with three groups: weights (decayed), biases and norms (not decayed), and the
-    proxies (``lr · proxy_lr_multiplier``, not decayed)."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    groups: list[dict[str, Any]] = [
-        {"params": decay, "weight_decay": config.weight_decay, "lr": config.lr},
-        {"params": no_decay, "weight_decay": 0.0, "lr": config.lr},
-    ]
-    if objective.proxies is not None:
-        groups.append(
-            {
-                "params": list(objective.parameters()),
-                "weight_decay": 0.0,
-                "lr": config.lr * config.proxy_lr_multiplier,
-            }
-        )
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def build_schedule(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step schedule: cosine decay to zero over the run, or constant."""
-    if config.lr_schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step / total_steps, 1.0)))
-    )
-
-
-def _train_loader(
-    splits: Any, config: TrainConfig, sampler: Any, epoch: int, pin: bool
-) -> DataLoader[Any]:
-    """This epoch's training loader; its order depends only on ``(seed, epoch)``."""
-    if sampler is None:
-        g = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
-        sampler = RandomSampler(splits.train, generator=g)
-    else:
-        sampler.set_epoch(epoch)
-    drop_last = len(splits.train) > config.batch_size  # a batch of one breaks batch norm
-    return DataLoader(
-        splits.train,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        drop_last=drop_last,
-        num_workers=config.num_workers,
-        pin_memory=pin,
-    )
 
 
 def train(
@@ -193,315 +66,300 @@ def train(
         config: the validated configuration; ``output_dir`` ``None`` means
             ``runs/<timestamp>-<loss_type>``.
         resume: continue the run in ``output_dir`` from ``checkpoints/last.pt``.
-        callbacks: extra callbacks, after the standard ones (TensorBoard, ``metrics.jsonl``,
-            console lines, first-step checks).
+        callbacks: extra callbacks, after the standard ones.
         stream: where the banner, epoch lines and summary go (``sys.stdout``).
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
         FileExistsError: ``output_dir`` already holds a run and ``resume`` is false.
         FileNotFoundError: ``resume`` without a checkpoint to resume from.
+        ResumeMismatchError: ``resume`` with keys that change the model, data or objective.
+        CheckpointError: ``resume`` from a damaged checkpoint.
     """
-    threads = torch.get_num_threads()  # the loop may lower it for a small model on the CPU
+    threads = torch.get_num_threads()  # setup may lower it for a small model on the CPU
+    config = config.with_output_dir()
+    folder = RunFolder(str(config.output_dir))
+    run: RunState | None = None
+    cbs: list[Callback] = []
     try:
-        return _train(config, resume=resume, callbacks=callbacks, stream=stream)
+        # -- 1. Setup: nothing in the run folder changes until this has succeeded ----------------
+        checkpoint = open_checkpoint(folder, config) if resume else None
+        if not resume:
+            folder.refuse_existing()
+        run = setup(config, folder, checkpoint)
+        cbs = standard_callbacks(run, stream or sys.stdout, callbacks or ())
+        # -- 2. Start: the run folder and the callbacks ----------------------------------------
+        start(run, cbs, resumed=checkpoint is not None)
+        # -- 3. Epochs --------------------------------------------------------------------------
+        while run.epoch < config.epochs and not run.stopped_early:
+            train_epoch(run, cbs)
+            record = evaluate_epoch(run)
+            save_epoch(run)
+            end_epoch(run, cbs, record)
+        # -- 4. Finish: the selected model on the test split -----------------------------------
+        return finish(run, cbs)
+    except BaseException as error:
+        if run is not None:
+            for cb in cbs:
+                cb.on_train_error(run, error)
+            if not resume and run.checkpoint_epoch is None and run.is_main:
+                folder.discard()  # nothing worth keeping: leave the folder as it was
+        raise
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(
-    config: TrainConfig,
-    *,
-    resume: bool,
-    callbacks: Sequence[Callback] | None,
-    stream: IO[str] | None,
-) -> dict[str, Any]:
-    # -- 1. Setup: run folder, banner, seeds, device ------------------------------------------
-    out = stream or sys.stdout
-    config = config.with_output_dir()
-    run_dir = Path(str(config.output_dir))
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
-    if not resume and last_path.exists():
-        raise FileExistsError(
-            f"train: {run_dir} already holds a run; continue it with --resume {run_dir} "
-            "or choose another --output_dir"
+def open_checkpoint(folder: RunFolder, config: TrainConfig) -> dict[str, Any]:
+    """``last.pt``, verified, with a config that may resume it (see
+    :func:`~losskit.train.run_folder.resume_differences`)."""
+    try:
+        checkpoint = load_checkpoint(folder.last)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; {_best_hint(folder)}") from None
+    refused, _ = resume_differences(checkpoint["config"], config)
+    if refused:
+        raise ResumeMismatchError(
+            f"train: cannot resume {folder.path} with a different model, data or objective: "
+            + "; ".join(refused)
         )
-    ckpt = load_checkpoint(last_path) if resume else None
-    rt = Runtime.from_env(config.device)
-    if rt.is_main:
-        print(banner(config), file=out, flush=True)
+    return checkpoint
+
+
+def _best_hint(folder: RunFolder) -> str:
+    try:
+        verify_checkpoint(folder.best)
+    except (CheckpointError, FileNotFoundError):
+        return f"{folder.best} is missing or damaged too"
+    return f"{folder.best} is intact: copy it onto {folder.last} to resume from it"
+
+
+def setup(config: TrainConfig, folder: RunFolder, checkpoint: dict[str, Any] | None) -> RunState:
+    """Build every piece of the run and, when resuming, load the checkpoint into them."""
+    runtime = Runtime.from_env(config.device, amp=config.amp)
     seed_everything(config.seed)
-    amp = config.amp and rt.device.type == "cuda"
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-
-    # -- 2. Data --------------------------------------------------------------------------------
-    from losskit.functional import class_weights
-    from losskit.train.data import load_splits
-    from losskit.train.samplers import make_sampler
-
-    splits = load_splits(
-        config.dataset,
-        data_dir=config.data_dir,
-        protocol=config.protocol,
-        image_size=config.image_size,
-        seed=config.seed,
-        test_fraction=config.test_fraction,
-    )
-    sampler = make_sampler(
-        config.sampler,
-        splits.train_labels,
-        batch_size=config.batch_size,
-        m_per_class=config.m_per_class,
-        seed=config.seed,
-    )
-    pin = rt.device.type == "cuda"
-    test_loader = DataLoader(
-        splits.test,
-        batch_size=max(256, config.batch_size),
-        num_workers=config.num_workers,
-        pin_memory=pin,
-    )
-    steps_per_epoch = len(_train_loader(splits, config, sampler, 0, pin))
-    if rt.is_main:  # the data loaded: the run folder is worth creating
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
-
-    # -- 3. Model, objective, optimiser, schedule ----------------------------------------------
-    model: EmbeddingNet = build_model(
-        config.backbone,
-        splits.sample_shape,
-        splits.num_classes,
-        embedding_dim=config.embedding_dim,
-        hidden_dim=config.hidden_dim,
-        dropout=config.dropout,
-        classifier=config.classifier,
-        cosine_scale=config.cosine_scale,
-        weights=config.pretrained_weights,
-    ).to(rt.device)
-    weight = (
-        class_weights(splits.train_labels, splits.num_classes) if config.class_weighted else None
-    )
-    objective = Objective(config, splits.num_classes, config.embedding_dim, weight).to(rt.device)
-    if rt.device.type == "cpu":
+    data = assembly.build_data(config)
+    model = assembly.build_network(config, assembly.data_info(data), pretrained=checkpoint is None)
+    model = model.to(runtime.device)
+    objective = assembly.build_objective(config, data).to(runtime.device)
+    if runtime.device.type == "cpu":
         torch.set_num_threads(cpu_threads(config, model))
-    optimizer = build_optimizer(model, objective, config)
-    schedule = build_schedule(optimizer, config, config.epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-
-    # -- 4. Resume --------------------------------------------------------------------------------
-    state = RunState(
-        config,
-        run_dir,
-        splits.num_classes,
-        list(splits.class_names),
-        steps_per_epoch=steps_per_epoch,
-        is_main=rt.is_main,
+    loader = assembly.train_loader(data, config, runtime)
+    steps = math.ceil(len(loader) / config.grad_accum_steps)
+    optimizer = assembly.build_optimizer(model, objective, config)
+    val, test = assembly.eval_splits(data, config, runtime)
+    split = "validation" if val is not None else "none"
+    run = RunState(
+        config=config,
+        folder=folder,
+        runtime=runtime,
+        data=data,
         model=model,
         objective=objective,
+        optimizer=optimizer,
+        schedule=assembly.build_schedule(optimizer, config, steps),
+        scaler=torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype == torch.float16),
+        train_loader=loader,
+        test=test,
+        val=val,
+        selection=Selection(assembly.selection_metric(data.protocol), split),
+        steps_per_epoch=steps,
     )
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        objective.load_state_dict(ckpt["objective"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        scaler.load_state_dict(ckpt["scaler"])
-        restore_rng_state(ckpt["rng"])
-        state.epoch, state.global_step, state.best = ckpt["epoch"], ckpt["step"], ckpt["best"]
-    cbs: list[Callback] = [FirstStepCheck()]
-    if rt.is_main:
-        cbs += [TensorBoardLog(), MetricsFile()]
-        cbs += [] if config.quiet else [ConsoleLog(out)]
-    cbs += list(callbacks or ())
+    if checkpoint is not None:
+        restore(run, checkpoint)
+    return run
+
+
+def restore(run: RunState, checkpoint: dict[str, Any]) -> None:
+    """Load a checkpoint's states into the run (before anything is written)."""
+    saved_data, data = checkpoint["data"], assembly.data_info(run.data)
+    for key in ("num_classes", "sample_shape", "protocol"):
+        if saved_data[key] != data[key]:
+            raise ResumeMismatchError(
+                f"train: cannot resume {run.run_dir}: the data changed ({key}: "
+                f"{saved_data[key]} in the run, {data[key]} now)"
+            )
+    try:
+        run.model.load_state_dict(checkpoint["model"])
+        run.objective.load_state_dict(checkpoint["objective"])
+        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        run.schedule.load_state_dict(checkpoint["schedule"])
+        run.scaler.load_state_dict(checkpoint["scaler"])
+    except (RuntimeError, KeyError, ValueError) as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(
+            f"checkpoint: {run.folder.last} does not fit the run ({first})"
+        ) from None
+    restore_rng_state(checkpoint["rng"])
+    run.epoch = run.resumed_from = run.checkpoint_epoch = checkpoint["epoch"]
+    run.global_step = checkpoint["step"]
+    run.selection = Selection(**checkpoint["selection"])
+    _, run.schedule_changes = resume_differences(checkpoint["config"], run.config)
+
+
+def start(run: RunState, cbs: Sequence[Callback], *, resumed: bool) -> None:
+    """Write the config, remove stale temporary files, start the callbacks."""
+    if run.is_main:
+        if not resumed:
+            run.folder.claim()
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        run.folder.remove_stale_temps()
+        save_config(run.config, run.folder.config)
     for cb in cbs:
-        cb.on_train_start(state)
+        cb.on_train_start(run)
 
-    def checkpoint(path: Path) -> None:
-        save_checkpoint(
-            path,
-            {
-                "model": model.state_dict(),
-                "objective": objective.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": rng_state(),
-                "epoch": state.epoch,
-                "step": state.global_step,
-                "best": state.best,
-                "config": config.model_dump(),
-                "data": _data_info(splits),
-            },
-        )
 
-    # -- 5. Epochs --------------------------------------------------------------------------------
-    selection = "accuracy" if splits.protocol == "classification" else "recall_at_1"
-    show_bar = not config.quiet and rt.is_main and sys.stderr.isatty()
-    evaluation: EvalResult | None = None
-    while state.epoch < config.epochs:
-        state.epoch += 1
-        started = time.perf_counter()
-        torch.manual_seed(epoch_seed(config.seed, state.epoch))  # dropout of this epoch
-        model.freeze_backbone(state.epoch <= config.warmup_epochs)
-        model.train()
-        loader = _train_loader(splits, config, sampler, state.epoch, pin)
-        sums = {"Loss/Total": 0.0, "Loss/CE": 0.0, "Loss/Proxy": 0.0}
-        bar = _progress(loader, show_bar, f"epoch {state.epoch}/{config.epochs}")
-        for x, y in bar:
-            # forward and loss
-            x, y = x.to(rt.device, non_blocking=pin), y.to(rt.device, non_blocking=pin)
-            with torch.autocast(rt.device.type, dtype=amp_dtype, enabled=amp):
-                features, logits = model(x)
-            parts = objective(features, logits, y)
-            values = loss_values(parts, float(schedule.get_last_lr()[0]))
-            if not math.isfinite(values["Loss/Total"]):
-                raise NonFiniteLossError(
-                    f"train: the loss became {values['Loss/Total']} at epoch {state.epoch}, step "
-                    f"{state.global_step + 1} (Loss/CE={values['Loss/CE']:.4g}, "
-                    f"Loss/Proxy={values['Loss/Proxy']:.4g}); stopped. The last good checkpoint "
-                    f"is {last_path if state.epoch > 1 else 'none (first epoch)'}. "
-                    "Try a lower --lr or --proxy_lr_multiplier, or --grad_clip."
-                )
-            # backward, clip, step
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(parts.total).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            state.global_step += 1
-            for key in sums:
-                sums[key] += values[key]
+def train_epoch(run: RunState, cbs: Sequence[Callback]) -> None:
+    """One epoch of optimiser steps; each adds up the gradients of ``grad_accum_steps``
+    batches (each batch's loss divided by the size of its group)."""
+    run.epoch += 1
+    run.epoch_started = time.perf_counter()
+    torch.manual_seed(epoch_seed(run.config.seed, run.epoch))  # dropout of this epoch
+    run.model.freeze_backbone(run.epoch <= run.config.freeze_epochs)
+    run.model.train()
+    run.train_loader.sampler.set_epoch(run.epoch)  # type: ignore[attr-defined]
+    for cb in cbs:
+        cb.on_epoch_start(run)
+    n, k = len(run.train_loader), run.config.grad_accum_steps
+    group: list[dict[str, float]] = []
+    run.epoch_sums = dict.fromkeys(LOSS_KEYS, 0.0)
+    for i, (x, y) in enumerate(run.train_loader):
+        size = min(k, n - (i // k) * k)
+        parts, values = forward_backward(run, x, y, 1.0 / size)
+        group.append(values)
+        if len(group) == size:
+            optimizer_step(run)
+            step = {key: sum(v[key] for v in group) / size for key in values}
+            for key in LOSS_KEYS:
+                run.epoch_sums[key] += step[key]
+            group = []
             for cb in cbs:
-                cb.on_step_end(state, parts, values)
-            if show_bar:
-                bar.set_postfix(loss=f"{values['Loss/Total']:.4f}")
-        # evaluate
-        record: dict[str, float] = {"epoch": state.epoch}
-        record.update({k: v / max(steps_per_epoch, 1) for k, v in sums.items()})
-        record["lr"] = float(schedule.get_last_lr()[0])
-        evaluation = None
-        if state.epoch % config.eval_every == 0 or state.epoch == config.epochs:
-            evaluation = _evaluate(model, objective, test_loader, splits, rt, amp, config.seed)
-            record.update({f"Eval/{k}": v for k, v in evaluation.metrics.items()})
-            score = evaluation.metrics[selection]
-            if not state.best or score > state.best["value"]:
-                state.best = {"metric": selection, "value": score, "epoch": state.epoch}
-                if rt.is_main:
-                    checkpoint(best_path)
-        # checkpoint (last.pt after best.pt: a resume never lacks the best so far)
-        if rt.is_main:
-            checkpoint(last_path)
-        record["time_s"] = time.perf_counter() - started
-        for cb in cbs:
-            cb.on_epoch_end(state, record, evaluation)
+                cb.on_step_end(run, parts, step)
 
-    # -- 6. Final evaluation, results, summary ---------------------------------------------------
-    if evaluation is None:  # resumed after the last epoch: evaluate the final model again
-        evaluation = _evaluate(model, objective, test_loader, splits, rt, amp, config.seed)
-    results: dict[str, Any] = {
-        k: evaluation.metrics[k] for k in RESULT_KEYS if k in evaluation.metrics
-    }
-    results.update(
-        protocol=splits.protocol,
-        epoch=state.epoch,
-        best_epoch=state.best.get("epoch"),
-        selection_metric=selection,
-        best_value=state.best.get("value"),
-        run_dir=str(run_dir),
+
+def forward_backward(
+    run: RunState, x: torch.Tensor, y: torch.Tensor, weight: float
+) -> tuple[LossParts, dict[str, float]]:
+    """One batch: forward, loss, backward of ``weight · loss`` (gradients add up)."""
+    device, pin = run.runtime.device, run.runtime.device.type == "cuda"
+    x, y = x.to(device, non_blocking=pin), y.to(device, non_blocking=pin)
+    dtype = run.runtime.amp_dtype
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        features, logits = run.model(x)
+    parts = run.objective(features, logits, y)
+    values = loss_values(parts, float(run.schedule.get_last_lr()[0]))
+    if not math.isfinite(values["Loss/Total"]):
+        kept = run.folder.last if run.checkpoint_epoch is not None else "none (first epoch)"
+        raise NonFiniteLossError(
+            f"train: the loss became {values['Loss/Total']} at epoch {run.epoch}, step "
+            f"{run.global_step + 1} (Loss/CE={values['Loss/CE']:.4g}, "
+            f"Loss/Proxy={values['Loss/Proxy']:.4g}); stopped. The last good checkpoint "
+            f"is {kept}. Try a lower --lr or --proxy_lr_multiplier, or --grad_clip."
+        )
+    run.scaler.scale(parts.total * weight).backward()
+    return parts, values
+
+
+def optimizer_step(run: RunState) -> None:
+    """Clip, step the optimiser and the schedule, clear the gradients."""
+    if run.config.grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        params = [p for group in run.optimizer.param_groups for p in group["params"]]
+        nn.utils.clip_grad_norm_(params, run.config.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.global_step += 1
+
+
+def evaluate_epoch(run: RunState) -> dict[str, float]:
+    """The epoch's ``metrics.jsonl`` record; on evaluation epochs, ``Val/*`` and ``Eval/*``
+    (test) metrics and the model selection."""
+    record: dict[str, float] = {"epoch": run.epoch}
+    record.update({k: v / max(run.steps_per_epoch, 1) for k, v in run.epoch_sums.items()})
+    record["lr"] = float(run.schedule.get_last_lr()[0])
+    run.evaluation = run.val_evaluation = None
+    if run.epoch % run.config.eval_every and run.epoch != run.config.epochs:
+        return record
+    run.evaluation = _evaluate(run, run.test)
+    val = {}
+    if run.val is not None:
+        run.val_evaluation = _evaluate(run, run.val)
+        val = run.val_evaluation.metrics
+        record.update({f"Val/{k}": v for k, v in val.items()})
+    record.update({f"Eval/{k}": v for k, v in run.evaluation.metrics.items()})
+    run.selection.update(run.epoch, val, run.evaluation.metrics)
+    return record
+
+
+def _evaluate(run: RunState, split: Any) -> EvalResult:
+    return assembly.evaluate_split(
+        run.model,
+        run.objective,
+        split,
+        protocol=run.data.protocol,
+        runtime=run.runtime,
+        seed=run.config.seed,
     )
-    if rt.is_main:
-        write_outputs(
-            run_dir, evaluation, objective, list(splits.test_class_names), results, seed=config.seed
-        )
-        metrics = {k: results[k] for k in RESULT_KEYS if k in results}
-        print(summary_table(metrics, title=f"\nRESULTS (test set, epoch {state.epoch})"), file=out)
-        print(
-            f"best epoch {state.best['epoch']} ({selection} {state.best['value']:.4f}) "
-            f"-> {best_path}\nRun folder: {run_dir}",
-            file=out,
-            flush=True,
-        )
+
+
+def save_epoch(run: RunState) -> None:
+    """``best.pt`` when the selection took this epoch, then ``last.pt`` (so a resume never
+    lacks the selected model)."""
+    if run.is_main:
+        if run.evaluation is not None and run.selection.epoch == run.epoch:
+            save_checkpoint(run.folder.best, checkpoint_state(run))
+        save_checkpoint(run.folder.last, checkpoint_state(run))
+    run.checkpoint_epoch = run.epoch
+
+
+def end_epoch(run: RunState, cbs: Sequence[Callback], record: dict[str, float]) -> None:
+    """Complete the epoch's record with its wall time and hand it to the callbacks."""
+    record["time_s"] = time.perf_counter() - run.epoch_started
     for cb in cbs:
-        cb.on_train_end(state, results)
-    return results
+        cb.on_epoch_end(run, record, run.evaluation)
 
 
-def _progress(loader: DataLoader[Any], show: bool, desc: str) -> Any:
-    if not show:
-        return loader
-    from tqdm.auto import tqdm
+def checkpoint_state(run: RunState) -> dict[str, Any]:
+    """Everything :func:`restore` needs to continue exactly, and what ``load_run`` reads."""
+    return {
+        "model": run.model.state_dict(),
+        "objective": run.objective.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": rng_state(),
+        "epoch": run.epoch,
+        "step": run.global_step,
+        "selection": run.selection.to_dict(),
+        "config": run.config.model_dump(),
+        "data": assembly.data_info(run.data),
+    }
 
-    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
 
-
-def _evaluate(
-    model: nn.Module,
-    objective: Objective,
-    loader: DataLoader[Any],
-    splits: Any,
-    rt: Runtime,
-    amp: bool,
-    seed: int,
-) -> EvalResult:
-    return evaluate(
-        model,
-        objective,
-        loader,
-        protocol=splits.protocol,
-        class_names=splits.test_class_names,
-        device=rt.device,
-        query_mask=splits.test_is_query,
-        amp=amp,
-        seed=seed,
+def finish(run: RunState, cbs: Sequence[Callback]) -> dict[str, Any]:
+    """Evaluate the selected model (``best.pt``) on the test split; build the results."""
+    sel = run.selection
+    if run.evaluation is not None and sel.epoch == run.epoch:
+        run.final = run.evaluation
+    else:  # the selected model is an earlier one, or the run was resumed after its end
+        best = load_checkpoint(run.folder.best, map_location=run.runtime.device)
+        run.model.load_state_dict(best["model"])
+        run.objective.load_state_dict(best["objective"])
+        run.final = _evaluate(run, run.test)
+    metrics = run.final.metrics
+    results: dict[str, Any] = {k: metrics[k] for k in RESULT_KEYS if k in metrics}
+    results.update({f"val_{k}": v for k, v in sel.val.items() if k in RESULT_KEYS})
+    results.update(
+        protocol=run.data.protocol,
+        epoch=run.epoch,
+        best_epoch=sel.epoch,
+        selection_metric=sel.metric,
+        selection_split=sel.split,
+        best_value=sel.value,
+        stopped_early=run.stopped_early,
+        run_dir=str(run.run_dir),
     )
-
-
-def _data_info(splits: Any) -> dict[str, Any]:
-    """What evaluate/predict need to know of the data without loading it."""
-    info: dict[str, Any] = {
-        "num_classes": splits.num_classes,
-        "class_names": [str(c) for c in splits.class_names],
-        "sample_shape": list(splits.sample_shape),
-        "protocol": splits.protocol,
-    }
-    if splits.input_mean is not None and splits.input_std is not None:
-        info["input_mean"] = torch.as_tensor(splits.input_mean).float()
-        info["input_std"] = torch.as_tensor(splits.input_std).float()
-    return info
-
-
-def write_outputs(
-    run_dir: Path,
-    evaluation: EvalResult,
-    objective: Objective,
-    class_names: list[str],
-    results: dict[str, Any],
-    *,
-    seed: int = 0,
-) -> None:
-    """``results.json``, ``embeddings.npz`` and, for classification, ``confusion_matrix.png``
-    and ``classification_report.json`` (per-class precision / recall / F1)."""
-    text = json.dumps(results, indent=2).encode("utf-8")
-    atomic_write(run_dir / "results.json", lambda f: f.write(text))
-    n = len(evaluation.labels)
-    keep = np.sort(np.random.default_rng(seed).permutation(n)[:MAX_SAVED_EMBEDDINGS])
-    arrays = {
-        "features": evaluation.features[keep].numpy(),
-        "labels": evaluation.labels[keep].numpy(),
-    }
-    if objective.proxies is not None:
-        arrays["proxies"] = objective.proxies.detach().float().cpu().numpy()
-    atomic_write(run_dir / "embeddings.npz", lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
-    if evaluation.confusion is not None:
-        fig = confusion_figure(evaluation.confusion, class_names)
-        atomic_write(
-            run_dir / "confusion_matrix.png", lambda f: fig.savefig(f, format="png", dpi=100)
-        )
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        report = json.dumps(evaluation.report, indent=2).encode("utf-8")
-        atomic_write(run_dir / "classification_report.json", lambda f: f.write(report))
+    for cb in cbs:
+        cb.on_train_end(run, results)
+    return results

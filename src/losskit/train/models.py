@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from losskit._checks import fail
 from losskit.losses.metric.proxies import proxy_similarity
 
-__all__ = ["CosineClassifier", "EmbeddingNet", "build_backbone", "build_model", "resolve_backbone"]
+__all__ = [
+    "CosineClassifier",
+    "EmbeddingNet",
+    "build_backbone",
+    "build_model",
+    "load_weights",
+    "resolve_backbone",
+]
+PRETRAINED_BACKBONES = ("resnet18", "resnet50")
 
 _FN = "build_model"
 
@@ -141,21 +149,84 @@ class ResNet(nn.Module):
                 f"backbone {name!r} needs torchvision: pip install 'losskit[vision]'"
             ) from None
         net = getattr(models, name)(weights=None)
-        if weights is not None:
-            path = Path(weights)
-            if not path.is_file():
-                raise FileNotFoundError(f"{_FN}: no pretrained weights file at {path}")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-            net.load_state_dict(state, strict=False)
         self.out_features = net.fc.in_features
         net.fc = nn.Identity()
+        if weights is not None:
+            load_weights(net, weights, skip_prefix="fc.")  # the ImageNet classifier is replaced
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, *x.shape[2:])
         return self.net(x)
+
+
+def _unwrap(state: object) -> dict[str, Tensor]:
+    """The tensors of a weights file: under a ``state_dict`` or ``model`` key if wrapped, with a
+    ``module.`` prefix (``DataParallel`` / DDP) removed."""
+    while isinstance(state, dict) and not any(isinstance(v, Tensor) for v in state.values()):
+        inner = next((state[k] for k in ("state_dict", "model") if k in state), None)
+        if inner is None:
+            break
+        state = inner
+    if not isinstance(state, dict):
+        return {}
+    prefixed = bool(state) and all(str(k).startswith("module.") for k in state)
+    return {str(k).removeprefix("module.") if prefixed else str(k): v for k, v in state.items()}
+
+
+def load_weights(
+    module: nn.Module, path: str | os.PathLike[str], *, skip_prefix: str | None = None
+) -> None:
+    """Load a weights file into ``module`` strictly (every key present, none left over).
+
+    The file may be a plain ``state_dict``, one wrapped under ``state_dict`` or ``model``, and
+    its keys may carry a ``module.`` prefix; keys starting with ``skip_prefix`` are ignored.
+    Read with ``torch.load(weights_only=True)``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file's keys or shapes do not match ``module`` (missing and unexpected
+            keys are listed).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{_FN}: no pretrained weights file at {p}")
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:
+        fail(_FN, "pretrained_weights", "a state_dict file torch can load", f"{p} ({err})")
+    state = {
+        k: v for k, v in _unwrap(raw).items() if not (skip_prefix and k.startswith(skip_prefix))
+    }
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        fail(
+            _FN,
+            "pretrained_weights",
+            f"the keys of the {type(module).__name__} backbone",
+            f"{p}: missing {_listing(missing)}; unexpected {_listing(unexpected)}",
+        )
+    wrong = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        fail(
+            _FN,
+            "pretrained_weights",
+            "tensors of the backbone's shapes",
+            f"{p}: {len(wrong)} mismatch(es), e.g. {k} {tuple(state[k].shape)} in the file, "
+            f"{tuple(own[k].shape)} in the model",
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def _listing(keys: list[str], shown: int = 5) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"{len(keys)} ({', '.join(keys[:shown])}{more})"
 
 
 def build_backbone(
@@ -169,11 +240,19 @@ def build_backbone(
     """The backbone ``name`` for samples of ``sample_shape``; it has an ``out_features`` attribute.
 
     Raises:
-        ValueError: the backbone does not fit the rank of the samples.
+        ValueError: the backbone does not fit the rank of the samples, or ``weights`` are given
+            for a backbone that takes none (only the ResNets do).
         ImportError: a ResNet without torchvision installed.
     """
     shape = tuple(int(s) for s in sample_shape)
     name = resolve_backbone(name, shape)
+    if weights is not None and name not in PRETRAINED_BACKBONES:
+        fail(
+            _FN,
+            "pretrained_weights",
+            f"none for backbone {name!r} (only {', '.join(PRETRAINED_BACKBONES)} load weights)",
+            repr(str(weights)),
+        )
     needs = {"mlp": (1,), "cnn1d": (2,), "cnn2d": (3,), "resnet18": (3,), "resnet50": (3,)}
     if len(shape) not in needs[name]:
         layouts = {1: "(L,)", 2: "(C, L)", 3: "(C, H, W)"}
@@ -242,7 +321,7 @@ class EmbeddingNet(nn.Module):
         return features, self.classifier(features)
 
     def freeze_backbone(self, frozen: bool) -> None:
-        """Freeze (or unfreeze) the backbone's parameters, for warm-up epochs."""
+        """Freeze (or unfreeze) the backbone's parameters, for ``freeze_epochs``."""
         for p in self.backbone.parameters():
             p.requires_grad_(not frozen)
 

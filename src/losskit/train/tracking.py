@@ -1,7 +1,10 @@
-"""What the user sees of a run: the banner, TensorBoard, ``metrics.jsonl``, console lines.
+"""Everything a run writes and prints besides its checkpoints, as small callbacks.
 
-Each extra is a small :class:`Callback`; the loop calls every callback's hooks in order and knows
-nothing of what they do. Only the main process (rank 0) gets the writing callbacks.
+The banner, the progress bar, the epoch lines, TensorBoard, ``metrics.jsonl``, the result files
+(``results.json``, ``embeddings.npz``, the confusion matrix and per-class report) and the final
+summary are each a :class:`Callback`; the loop calls every callback's hooks in order and knows
+nothing of what they do. Only the main process (rank 0) gets the writing and printing callbacks
+(:func:`standard_callbacks`).
 """
 
 from __future__ import annotations
@@ -10,28 +13,38 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
 
-from losskit.train.checkpoint import atomic_write
+from losskit._files import atomic_write
 from losskit.train.config import TrainConfig
+from losskit.train.evaluate import EvalResult
 from losskit.train.objective import LossParts
+from losskit.train.state import RESULT_KEYS, RunState
 
 __all__ = [
+    "Banner",
     "Callback",
     "ConsoleLog",
+    "FailureNote",
     "FirstStepCheck",
     "MetricsFile",
+    "Progress",
+    "RunFiles",
     "RunState",
+    "Summary",
     "TensorBoardLog",
     "banner",
+    "standard_callbacks",
     "summary_table",
+    "write_outputs",
 ]
 
+MAX_SAVED_EMBEDDINGS = 5000
 LOSS_TAGS: tuple[str, ...] = ("Loss/Total", "Loss/CE", "Loss/Proxy")
 
 
@@ -66,6 +79,27 @@ def banner(config: TrainConfig) -> str:
     return "\n".join(lines)
 
 
+def run_lines(run: RunState) -> list[str]:
+    """The banner's lines about the run itself: data, device, precision, schedule, folder."""
+    config, data = run.config, run.data
+    sizes = [f"{len(data.train_labels)} train"]
+    if data.val_labels is not None:
+        sizes.append(f"{len(data.val_labels)} validation")
+    sizes.append(f"{len(data.test_labels)} test")
+    lines = [
+        f"Dataset: {config.dataset} ({data.protocol}; {' / '.join(sizes)})",
+        f"Device: {run.runtime.device} ({run.runtime.precision})",
+        f"World size: {run.runtime.world_size}",
+        f"Epochs: {config.epochs}",
+        f"Output folder: {run.run_dir}",
+    ]
+    if run.resumed_from is not None:
+        lines.append(f"Resuming from: epoch {run.resumed_from} ({run.folder.last})")
+    if run.schedule_changes:
+        lines.append(f"Changed on resume: {'; '.join(run.schedule_changes)}")
+    return lines
+
+
 def summary_table(metrics: Mapping[str, float], *, title: str) -> str:
     """A two-column table of ``metrics``."""
     width = max((len(k) for k in metrics), default=6)
@@ -74,29 +108,14 @@ def summary_table(metrics: Mapping[str, float], *, title: str) -> str:
     return "\n".join([title, rule, *rows, rule])
 
 
-@dataclass
-class RunState:
-    """What callbacks may read: the run's config, folder, progress, data description, and the
-    model and objective being trained (read them; changing them changes the run)."""
-
-    config: TrainConfig
-    run_dir: Path
-    num_classes: int
-    class_names: list[str]
-    epoch: int = 0
-    global_step: int = 0
-    steps_per_epoch: int = 0
-    is_main: bool = True
-    best: dict[str, Any] = field(default_factory=dict)
-    model: Any = None
-    objective: Any = None
-
-
 class Callback:
     """Hooks the loop calls; override the ones you need."""
 
     def on_train_start(self, run: RunState) -> None:
         """Before the first step (after a resume, before the first new step)."""
+
+    def on_epoch_start(self, run: RunState) -> None:
+        """Before each epoch's first step (``run.epoch`` is the new epoch)."""
 
     def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
         """After each optimiser step; ``values`` holds the float ``Loss/*`` and ``lr``."""
@@ -105,11 +124,50 @@ class Callback:
         """After each epoch's evaluation and checkpoint; ``record`` is its metrics.jsonl line."""
 
     def on_train_end(self, run: RunState, results: dict[str, Any]) -> None:
-        """After the final evaluation."""
+        """After the final evaluation (``run.final``) of the selected model."""
+
+    def on_train_error(self, run: RunState, error: BaseException) -> None:
+        """When the run stops with ``error`` (then the error propagates)."""
+
+
+class Banner(Callback):
+    """The ``TRAINING CONFIGURATION`` banner, then the run's own lines (:func:`run_lines`)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def on_train_start(self, run: RunState) -> None:
+        text = "\n".join([banner(run.config), *run_lines(run)])
+        print(text, file=self.stream, flush=True)
+
+
+class Progress(Callback):
+    """A progress bar per epoch on the terminal (``tqdm.tqdm``; it never touches the data)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def on_epoch_start(self, run: RunState) -> None:
+        from tqdm import tqdm
+
+        desc = f"epoch {run.epoch}/{run.config.epochs}"
+        self.bar = tqdm(total=run.steps_per_epoch, desc=desc, leave=False, dynamic_ncols=True)
+
+    def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{values['Loss/Total']:.4f}", refresh=False)
+
+    def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
+        self.bar.close()
+
+    def on_train_error(self, run: RunState, error: BaseException) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class TensorBoardLog(Callback):
-    """``Loss/*`` and ``LR`` every step, ``Eval/*`` every evaluation, and the confusion-matrix
+    """``Loss/*`` and ``LR`` every step, ``Val/*`` and ``Eval/*`` (test) every evaluation, the
+    confusion-matrix
     figure at each evaluation that sets a new best and at the last epoch (drawing it takes longer
     than a small model's whole epoch)."""
 
@@ -123,15 +181,19 @@ class TensorBoardLog(Callback):
         purge = run.global_step + 1 if run.global_step else None
         self.writer = SummaryWriter(log_dir=str(run.run_dir), purge_step=purge)
 
+    def on_train_error(self, run: RunState, error: BaseException) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
     def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag if tag in LOSS_TAGS else "LR", value, run.global_step)
 
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
         for tag, value in record.items():
-            if tag.startswith("Eval/"):
+            if tag.startswith(("Eval/", "Val/")):
                 self.writer.add_scalar(tag, value, run.global_step)
-        drawn = run.best.get("epoch") == run.epoch or run.epoch == run.config.epochs
+        drawn = run.selection.epoch == run.epoch or run.epoch == run.config.epochs
         if drawn and evaluation is not None and evaluation.confusion is not None:
             from losskit.train.evaluate import confusion_figure
 
@@ -160,6 +222,7 @@ class MetricsFile(Callback):
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+            f.flush()
 
 
 class ConsoleLog(Callback):
@@ -169,12 +232,19 @@ class ConsoleLog(Callback):
         self.stream = stream or sys.stdout
 
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
+        if run.stopped_early:
+            print(f"no better validation score in {run.config.patience} evaluations: stopping "
+                  f"after epoch {run.epoch}", file=self.stream)  # fmt: skip
         width = len(str(run.config.epochs))
         parts = [f"epoch {int(record['epoch']):>{width}}/{run.config.epochs}"]
         parts.append(f"loss {record['Loss/Total']:.4f}")
         if run.config.loss_type == "combined":
             parts.append(f"(CE {record['Loss/CE']:.4f}, proxy {record['Loss/Proxy']:.4f})")
         shown = ("accuracy", "macro_f1", "recall_at_1", "map_at_r", "nmi")
+        metric = run.selection.metric
+        parts += (
+            [f"val {metric} {record[f'Val/{metric}']:.4f}"] if f"Val/{metric}" in record else []
+        )
         parts += [f"{k} {record[f'Eval/{k}']:.4f}" for k in shown if f"Eval/{k}" in record]
         parts.append(f"[{record['time_s']:.1f}s]")
         print("  ".join(parts), file=self.stream, flush=True)
@@ -216,3 +286,107 @@ def loss_values(parts: LossParts, lr: float) -> dict[str, float]:
         [parts.total.detach().float(), parts.ce.float(), parts.proxy.float()]
     ).tolist()
     return {"Loss/Total": total, "Loss/CE": ce, "Loss/Proxy": proxy, "lr": lr}
+
+
+class RunFiles(Callback):
+    """``results.json``, ``embeddings.npz`` and, for classification, ``confusion_matrix.png``
+    and ``classification_report.json``, of the selected model (see :func:`write_outputs`)."""
+
+    def on_train_end(self, run: RunState, results: dict[str, Any]) -> None:
+        assert run.final is not None  # the loop's finish phase sets it before this hook
+        write_outputs(
+            run.run_dir,
+            run.final,
+            run.objective.proxies,
+            list(run.data.test_class_names),
+            results,
+            seed=run.config.seed,
+        )
+
+
+class Summary(Callback):
+    """The final metrics table, the selected model and the run folder."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def on_train_end(self, run: RunState, results: dict[str, Any]) -> None:
+        sel = run.selection
+        metrics = {k: results[k] for k in RESULT_KEYS if k in results}
+        title = f"\nRESULTS (test set, epoch {sel.epoch})"
+        how = (
+            f"best validation {sel.metric} {sel.value:.4f}"
+            if sel.split == "validation"
+            else "no validation split: the last epoch"
+        )
+        lines = [summary_table(metrics, title=title)]
+        lines.append(f"selected epoch {sel.epoch} ({how}) -> {run.folder.best}")
+        lines.append(f"Run folder: {run.run_dir}")
+        print("\n".join(lines), file=self.stream, flush=True)
+
+
+class FailureNote(Callback):
+    """When a run that has saved a checkpoint stops with an error, says which checkpoint is
+    the last good one (a run that saved none leaves no folder behind)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def on_train_error(self, run: RunState, error: BaseException) -> None:
+        if run.checkpoint_epoch is not None:
+            print(
+                f"train: stopped in epoch {run.epoch}; the last good checkpoint is "
+                f"{run.folder.last} (epoch {run.checkpoint_epoch}); continue with --resume "
+                f"{run.run_dir}",
+                file=self.stream,
+                flush=True,
+            )
+
+
+def standard_callbacks(
+    run: RunState, stream: IO[str], extra: Sequence[Callback] = ()
+) -> list[Callback]:
+    """The callbacks of every run, then ``extra``: the main process prints and writes."""
+    cbs: list[Callback] = [FirstStepCheck()]
+    if run.is_main:
+        cbs += [Banner(stream), TensorBoardLog(), MetricsFile(), RunFiles()]
+        if not run.config.quiet:
+            cbs += [ConsoleLog(stream)] + ([Progress()] if sys.stderr.isatty() else [])
+        cbs += [Summary(stream), FailureNote()]
+    return cbs + list(extra)
+
+
+def write_outputs(
+    run_dir: Path,
+    evaluation: EvalResult,
+    proxies: torch.Tensor | None,
+    class_names: list[str],
+    results: dict[str, Any],
+    *,
+    seed: int = 0,
+) -> None:
+    """``results.json``, ``embeddings.npz`` (at most 5000 test rows, seeded) and, for
+    classification, ``confusion_matrix.png`` and ``classification_report.json``."""
+    text = json.dumps(results, indent=2).encode("utf-8")
+    atomic_write(run_dir / "results.json", lambda f: f.write(text))
+    n = len(evaluation.labels)
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[:MAX_SAVED_EMBEDDINGS])
+    arrays = {
+        "features": evaluation.features[keep].numpy(),
+        "labels": evaluation.labels[keep].numpy(),
+    }
+    if proxies is not None:
+        arrays["proxies"] = proxies.detach().float().cpu().numpy()
+    atomic_write(run_dir / "embeddings.npz", lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
+    if evaluation.confusion is not None:
+        from losskit.train.evaluate import confusion_figure
+
+        fig = confusion_figure(evaluation.confusion, class_names)
+        atomic_write(
+            run_dir / "confusion_matrix.png", lambda f: fig.savefig(f, format="png", dpi=100)
+        )
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        report = json.dumps(evaluation.report, indent=2).encode("utf-8")
+        atomic_write(run_dir / "classification_report.json", lambda f: f.write(report))

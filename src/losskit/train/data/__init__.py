@@ -25,7 +25,6 @@ convention, for CUB-200 and Cars-196; SOP and In-shop use their own class-disjoi
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from losskit._checks import check_choice, check_int, check_number
 from losskit.train.data._core import Pool, Splits, apply_protocol
 from losskit.train.data.arrays import digits_pool, idx_pool, npy_pool
 from losskit.train.data.images import (
-    ImageDataset,
     cars196_pool,
     cub200_pool,
     imagefolder_pool,
@@ -68,8 +66,8 @@ def load_splits(
     image_size: int = 224,
     seed: int = 0,
     test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
     standardize: bool = True,
-    augment: bool = False,
 ) -> Splits:
     """Load ``dataset`` and split it into training and test sets by ``protocol``.
 
@@ -80,10 +78,11 @@ def load_splits(
         image_size: side of the square image inputs (image-file data sets).
         seed: seed of the per-class split of one-split data sets.
         test_fraction: fraction of each class held out by that split, in ``(0, 1)``.
+        val_fraction: validation part carved out of the training split, in ``[0, 1)``:
+            per class for classification, a share of the training classes for retrieval
+            (:func:`~losskit.train.data._core.validation_mask`); seeded by ``seed``.
         standardize: standardise array data with training statistics (see
             :mod:`losskit.train.data.arrays`); ignored for image files.
-        augment: load training images with a random resized crop and horizontal flip
-            (torch's RNG, so seeded by the DataLoader's workers); ignored for arrays.
 
     Returns:
         :class:`Splits` with contiguous labels: ``0..num_classes-1`` for training, and for
@@ -110,6 +109,7 @@ def load_splits(
     check_number(
         "load_splits", "test_fraction", test_fraction, low=0, high=1, low_open=True, high_open=True
     )
+    check_number("load_splits", "val_fraction", val_fraction, low=0, high=1, high_open=True)
     loaders: dict[str, Callable[[], Pool]] = {
         "digits": lambda: digits_pool(standardize),
         "npy": lambda: npy_pool(data_dir, standardize),
@@ -121,7 +121,6 @@ def load_splits(
         "inshop": lambda: inshop_pool(data_dir, image_size),
     }
     pool = loaders[dataset]()
-    splits = apply_protocol(dataset, pool, protocol, test_fraction=test_fraction, seed=seed)
-    if augment and isinstance(splits.train, ImageDataset):
-        splits = dataclasses.replace(splits, train=splits.train.augmented())
-    return splits
+    return apply_protocol(
+        dataset, pool, protocol, test_fraction=test_fraction, seed=seed, val_fraction=val_fraction
+    )

@@ -9,13 +9,13 @@ labels to contiguous ranges.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from losskit._checks import fail
 
@@ -28,6 +28,7 @@ __all__ = [
     "find_file",
     "require_dir",
     "stratified_split",
+    "validation_mask",
 ]
 
 Item = tuple[Tensor, int]
@@ -60,6 +61,9 @@ class Splits:
             applied while loading).
         test_is_query: ``(N_test,)`` bool tensor marking query samples where the data set
             defines queries and a gallery (In-shop retrieval); ``None`` otherwise.
+        val, val_labels, val_class_names: the validation part carved out of the training
+            split (see :func:`validation_mask`), labelled like ``test`` (training labels for
+            classification, its own ``0..`` range for retrieval); ``None`` / ``[]`` without one.
     """
 
     train: Dataset[Item]
@@ -74,6 +78,9 @@ class Splits:
     input_mean: Tensor | None = None
     input_std: Tensor | None = None
     test_is_query: Tensor | None = None
+    val: Dataset[Item] | None = None
+    val_labels: Tensor | None = None
+    val_class_names: list[str] = field(default_factory=list)
 
     def normalize(self, raw: Tensor) -> Tensor:
         """Raw samples ``(B, *sample_shape)`` as stored in the files -> model inputs."""
@@ -145,6 +152,39 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.
     return is_test
 
 
+def validation_mask(
+    labels: np.ndarray, train_mask: np.ndarray, protocol: str, fraction: float, seed: int
+) -> np.ndarray:
+    """The ``(N,)`` bool mask of the validation samples, carved out of ``train_mask``, seeded.
+
+    ``classification``: per class, as :func:`stratified_split` (every validation class keeps
+    training samples). ``retrieval``: all training samples of ``round(K·fraction)`` randomly
+    chosen training classes (at least 2, so Recall@K means something; at least 2 classes must
+    remain for training).
+    """
+    val = np.zeros(labels.shape[0], dtype=bool)
+    if fraction == 0:
+        return val
+    rng_seed = int(np.random.SeedSequence([seed, 0x7A1]).generate_state(1)[0])
+    idx = np.flatnonzero(train_mask)
+    if protocol == "classification":
+        val[idx[stratified_split(labels[idx], fraction, rng_seed)]] = True
+        return val
+    classes = np.unique(labels[idx])
+    n_val = max(2, round(classes.size * fraction))
+    if classes.size - n_val < 2:
+        fail(
+            "load_splits",
+            "val_fraction",
+            "to leave at least 2 training classes beside at least 2 validation classes for "
+            "retrieval (or 0: no validation split)",
+            f"{fraction} of {classes.size} training classes",
+        )
+    chosen = np.random.default_rng(rng_seed).permutation(classes)[:n_val]
+    val[idx[np.isin(labels[idx], chosen)]] = True
+    return val
+
+
 def _remap(labels: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels of ``keep``'s samples renumbered 0.. in sorted order, and the classes kept."""
     classes, new = np.unique(labels[keep], return_inverse=True)
@@ -171,42 +211,65 @@ def _protocol_masks(
     return first_half & ~own_split, ~first_half & own_split
 
 
+def _held_out_labels(
+    name: str, pool: Pool, protocol: str, mask: np.ndarray, train_classes: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Labels and class names of a held-out part (test or validation) of the pool."""
+    labels = pool.labels
+    if protocol == "retrieval":
+        held_y, held_classes = _remap(labels, mask)
+        return held_y, [pool.class_names[c] for c in held_classes]
+    held_idx = np.flatnonzero(mask)
+    position = np.full(len(pool.class_names), -1, dtype=np.int64)
+    position[train_classes] = np.arange(train_classes.size)
+    held_y = position[labels[held_idx]]
+    unseen = sorted({pool.class_names[c] for c in labels[held_idx][held_y < 0]})
+    if unseen:
+        shown = ", ".join(repr(c) for c in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+        fail(
+            name,
+            "test classes",
+            "to appear in the training split for the classification protocol",
+            f"{len(unseen)} test-only class(es): {shown}",
+        )
+    return held_y, [pool.class_names[c] for c in train_classes]
+
+
 def apply_protocol(
-    name: str, pool: Pool, protocol: str, *, test_fraction: float, seed: int
+    name: str,
+    pool: Pool,
+    protocol: str,
+    *,
+    test_fraction: float,
+    seed: int,
+    val_fraction: float = 0.0,
 ) -> Splits:
-    """Pick training and test samples by ``protocol`` and build the :class:`Splits`."""
+    """Pick training, validation and test samples by ``protocol`` and build the
+    :class:`Splits`."""
     labels = pool.labels
     train_mask, test_mask = _protocol_masks(name, pool, protocol, test_fraction, seed)
+    val_mask = validation_mask(labels, train_mask, protocol, val_fraction, seed)
+    train_mask = train_mask & ~val_mask
     train_idx, test_idx = np.flatnonzero(train_mask), np.flatnonzero(test_mask)
+    val_idx = np.flatnonzero(val_mask)
     for part, idx in (("training", train_idx), ("test", test_idx)):
         if idx.size == 0:
             fail(name, "data", f"some {part} samples for the {protocol} protocol", "none")
     train_y, train_classes = _remap(labels, train_mask)
     names = [pool.class_names[c] for c in train_classes]
-    if protocol == "retrieval":
-        test_y, test_classes = _remap(labels, test_mask)
-        test_names = [pool.class_names[c] for c in test_classes]
-    else:
-        position = np.full(len(pool.class_names), -1, dtype=np.int64)
-        position[train_classes] = np.arange(train_classes.size)
-        test_y = position[labels[test_idx]]
-        unseen = sorted({pool.class_names[c] for c in labels[test_idx][test_y < 0]})
-        if unseen:
-            shown = ", ".join(repr(c) for c in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
-            fail(
-                name,
-                "test classes",
-                "to appear in the training split for the classification protocol",
-                f"{len(unseen)} test-only class(es): {shown}",
-            )
-        test_names = names
-    train, test, stats = pool.build(train_idx, train_y, test_idx, test_y)
+    test_y, test_names = _held_out_labels(name, pool, protocol, test_mask, train_classes)
+    val_y, val_names = _held_out_labels(name, pool, protocol, val_mask, train_classes)
+    # One build over validation + test: both are standardised with the training statistics.
+    train, held, stats = pool.build(
+        train_idx, train_y, np.concatenate([val_idx, test_idx]), np.concatenate([val_y, test_y])
+    )
+    n_val = val_idx.size
     is_query = None
     if pool.is_query is not None and protocol == "retrieval":
         is_query = torch.from_numpy(pool.is_query[test_idx])
     return Splits(
         train=train,
-        test=test,
+        test=Subset(held, range(n_val, n_val + test_idx.size)) if n_val else held,
         train_labels=torch.from_numpy(train_y),
         test_labels=torch.from_numpy(test_y),
         num_classes=len(names),
@@ -217,6 +280,9 @@ def apply_protocol(
         input_mean=None if stats is None else stats[0],
         input_std=None if stats is None else stats[1],
         test_is_query=is_query,
+        val=Subset(held, range(n_val)) if n_val else None,
+        val_labels=torch.from_numpy(val_y) if n_val else None,
+        val_class_names=val_names if n_val else [],
     )
 
 

@@ -8,7 +8,6 @@ semantics of torchvision's ``Resize(image_size)`` + ``CenterCrop(image_size)`` â
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,35 +41,11 @@ _MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
 _STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
-def _random_crop_box(w: int, h: int) -> tuple[int, int, int, int]:
-    """A random ``(left, top, right, bottom)`` box covering 8-100 % of the image with an aspect
-    ratio in [3/4, 4/3]: torchvision's ``RandomResizedCrop`` defaults, drawn with torch's RNG."""
-    log_ratio = (math.log(3 / 4), math.log(4 / 3))
-    for _ in range(10):
-        area = w * h * float(torch.empty(1).uniform_(0.08, 1.0))
-        ratio = math.exp(float(torch.empty(1).uniform_(*log_ratio)))
-        cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
-        if 0 < cw <= w and 0 < ch <= h:
-            top = int(torch.randint(0, h - ch + 1, (1,)))
-            left = int(torch.randint(0, w - cw + 1, (1,)))
-            return left, top, left + cw, top + ch
-    # After ten misses: the central crop with the ratio clamped into range.
-    cw, ch = w, h
-    if w / h < 3 / 4:
-        ch = round(w / (3 / 4))
-    elif w / h > 4 / 3:
-        cw = round(h * (4 / 3))
-    left, top = (w - cw) // 2, (h - ch) // 2
-    return left, top, left + cw, top + ch
-
-
-def load_image(
-    path: str | Path, image_size: int, name: str = "image", *, augment: bool = False
-) -> Tensor:
+def load_image(path: str | Path, image_size: int, name: str = "image") -> Tensor:
     """One image file as a normalised ``(3, image_size, image_size)`` float tensor.
 
-    With ``augment``, a random resized crop and a horizontal flip with probability 1/2 (the
-    usual training augmentation of metric learning) replace the resize and centre crop.
+    Training augmentation (``augment``) is applied to these tensors by
+    :mod:`losskit.train.augment`.
     """
     try:
         with Image.open(path) as img:
@@ -80,22 +55,14 @@ def load_image(
     except (OSError, ValueError) as err:
         fail(name, "image file", "to be an image PIL can read", f"{err} ({path})")
     w, h = rgb.size
-    if augment:
-        box = _random_crop_box(w, h)
-        rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR, box=box)
-        if float(torch.rand(1)) < 0.5:
-            rgb = rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    else:
-        # Shorter side -> image_size, the longer side scaled and truncated as torchvision does.
-        size = (
-            (image_size, int(image_size * h / w))
-            if w <= h
-            else (int(image_size * w / h), image_size)
-        )
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
-        left = round((size[0] - image_size) / 2.0)
-        top = round((size[1] - image_size) / 2.0)
-        rgb = rgb.crop((left, top, left + image_size, top + image_size))
+    # Shorter side -> image_size, the longer side scaled and truncated as torchvision does.
+    size = (
+        (image_size, int(image_size * h / w)) if w <= h else (int(image_size * w / h), image_size)
+    )
+    rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+    left = round((size[0] - image_size) / 2.0)
+    top = round((size[1] - image_size) / 2.0)
+    rgb = rgb.crop((left, top, left + image_size, top + image_size))
     x = torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0).permute(2, 0, 1)
     return ((x - _MEAN) / _STD).contiguous()
 
@@ -109,25 +76,17 @@ class ImageDataset(Dataset[tuple[Tensor, int]]):
         labels: np.ndarray,
         image_size: int,
         name: str,
-        *,
-        augment: bool = False,
     ) -> None:
         self.paths = list(paths)
         self.labels = labels
         self.image_size = image_size
         self.name = name
-        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        x = load_image(self.paths[index], self.image_size, self.name, augment=self.augment)
-        return x, int(self.labels[index])
-
-    def augmented(self) -> ImageDataset:
-        """The same files, loaded with training augmentation."""
-        return ImageDataset(self.paths, self.labels, self.image_size, self.name, augment=True)
+        return load_image(self.paths[index], self.image_size, self.name), int(self.labels[index])
 
 
 def _image_pool(

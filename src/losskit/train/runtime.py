@@ -1,0 +1,90 @@
+"""Where a run executes: device, precision, process rank, threads and seeds."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from losskit._checks import fail
+from losskit.train.config import TrainConfig
+
+__all__ = ["Runtime", "cpu_threads", "epoch_seed", "seed_everything"]
+
+SMALL_MODEL_PARAMETERS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device, mixed precision and, for multi-process runs, rank and world size.
+
+    Only the main process (rank 0) writes files and prints; a multi-process launcher sets
+    ``RANK`` / ``WORLD_SIZE`` and everything rank-dependent reads them from here.
+    ``amp_dtype`` is the autocast dtype (``None``: full precision): bfloat16 on the CPU and on
+    CUDA devices that support it, else float16 (with loss scaling).
+    """
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    amp_dtype: torch.dtype | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def precision(self) -> str:
+        """How the forward pass computes, for the banner."""
+        if self.amp_dtype is None:
+            return "float32"
+        scaled = " with loss scaling" if self.amp_dtype == torch.float16 else ""
+        return f"{str(self.amp_dtype).removeprefix('torch.')} autocast{scaled}"
+
+    @classmethod
+    def from_env(cls, device: str, *, amp: bool = False) -> Runtime:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            fail("train", "device", "'auto', 'cpu', 'cuda' or 'cuda:<index>'", repr(device))
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            fail("train", "device", "an available device (CUDA is not available)", repr(device))
+        dtype = None
+        if amp:
+            bf16 = dev.type == "cpu" or (dev.type == "cuda" and torch.cuda.is_bf16_supported())
+            dtype = torch.bfloat16 if bf16 else torch.float16
+        return cls(
+            dev,
+            rank=int(os.environ.get("RANK", "0")),
+            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+            amp_dtype=dtype,
+        )
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's shuffling, augmentation and dropout, from the run's seed and
+    the epoch."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cpu_threads(config: TrainConfig, model: nn.Module) -> int:
+    """Intra-op threads for CPU training: ``cpu_threads`` if set, else 1 for a small model
+    (under a million parameters: its matrices are too small to gain from threads, and busy
+    threads waiting on a shared machine slow it down many times), else torch's default."""
+    if config.cpu_threads is not None:
+        return config.cpu_threads
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    return 1 if small else torch.get_num_threads()
