@@ -90,7 +90,12 @@ def test_choices_are_case_insensitive() -> None:
         ({"lr": 0.0}, r"expected `lr` in \(0, inf\], got 0.0"),
         ({"classifier": "cosin"}, r"`classifier` one of .*got 'cosin' \(did you mean 'cosine'"),
         ({"cosine_scale": 0}, r"expected `cosine_scale` in \(0, inf\], got 0"),
-        ({"warmup_epochs": 3, "epochs": 3}, r"expected `warmup_epochs` < epochs \(3\), got 3"),
+        ({"freeze_epochs": 3, "epochs": 3}, r"expected `freeze_epochs` < epochs \(3\), got 3"),
+        ({"warmup_epochs": 4, "epochs": 3}, r"expected `warmup_epochs` <= epochs \(3\), got 4"),
+        ({"optimizer": "adam"}, r"`optimizer` one of 'adamw', 'sgd', got 'adam'"),
+        ({"val_fraction": 1.0}, r"expected `val_fraction` in \[0, 1\), got 1.0"),
+        ({"grad_accum_steps": 0}, r"expected `grad_accum_steps` to be an integer >= 1"),
+        ({"patience": 2, "val_fraction": 0}, r"expected `patience` none with val_fraction 0"),
         (
             {"sampler": "m_per_class", "batch_size": 30, "m_per_class": 4},
             r"expected `batch_size` divisible by m_per_class \(4\)",

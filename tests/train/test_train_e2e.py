@@ -164,7 +164,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         train(config, stream=io.StringIO())
 
 
-class _WatchWarmUp(Callback):
+class _WatchFrozen(Callback):
     def on_train_start(self, run: RunState) -> None:
         self.start = {k: v.clone() for k, v in run.model.state_dict().items()}
         self.seen: dict[int, dict[str, bool]] = {}
@@ -175,9 +175,9 @@ class _WatchWarmUp(Callback):
         self.seen[run.epoch] = changed
 
 
-def test_warm_up_epochs_train_only_the_heads(tmp_path: Path) -> None:
-    watch = _WatchWarmUp()
-    config = load_config(overrides={**TINY, "warmup_epochs": 1, "output_dir": str(tmp_path)})
+def test_freeze_epochs_train_only_the_heads(tmp_path: Path) -> None:
+    watch = _WatchFrozen()
+    config = load_config(overrides={**TINY, "freeze_epochs": 1, "output_dir": str(tmp_path)})
     train(config, callbacks=[watch], stream=io.StringIO())
     weights = [k for k in watch.seen[1] if k.endswith("weight")]
     backbone = [k for k in weights if k.startswith("backbone.")]
