@@ -110,3 +110,57 @@ def test_cosine_classifier_logits_give_the_normalised_softmax_loss() -> None:
     weight = model.classifier.weight
     expected = LF.cosine_softmax_cross_entropy(features, y, weight, scale=8.0)
     torch.testing.assert_close(LF.cross_entropy(logits, y), expected, rtol=1e-10, atol=1e-12)
+
+
+class _Small(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.norm = torch.nn.BatchNorm2d(4)
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "module.", "nested"])
+def test_pretrained_weights_load_strictly_through_the_usual_wrappers(
+    tmp_path: Path, wrap: str
+) -> None:
+    from losskit.train.models import load_weights
+
+    torch.manual_seed(0)
+    source = _Small()
+    state: object = source.state_dict()
+    if wrap == "module.":
+        state = {f"module.{k}": v for k, v in source.state_dict().items()}
+    elif wrap == "nested":
+        state = {"model": {"state_dict": source.state_dict()}, "epoch": 3}
+    elif wrap != "plain":
+        state = {wrap: source.state_dict(), "optimizer": {}}
+    torch.save(state, tmp_path / "w.pt")
+    target = _Small()
+    load_weights(target, tmp_path / "w.pt")
+    for k, v in source.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_pretrained_weights_that_do_not_match_are_refused(tmp_path: Path) -> None:
+    from losskit.train.models import load_weights
+
+    state = _Small().state_dict()
+    state["extra.weight"] = state.pop("conv.weight")
+    torch.save(state, tmp_path / "w.pt")
+    with pytest.raises(
+        ValueError, match=r"missing 1 \(conv.weight\); unexpected 1 \(extra.weight\)"
+    ):
+        load_weights(_Small(), tmp_path / "w.pt")
+    wide = _Small().state_dict()
+    wide["conv.bias"] = torch.zeros(5)
+    torch.save(wide, tmp_path / "wide.pt")
+    with pytest.raises(ValueError, match=r"conv.bias \(5,\) in the file, \(4,\) in the model"):
+        load_weights(_Small(), tmp_path / "wide.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match=r"expected `pretrained_weights` a state_dict file torch"):
+        load_weights(_Small(), tmp_path / "junk.pt")
+
+
+def test_pretrained_weights_with_a_backbone_that_takes_none_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"expected `pretrained_weights` none for backbone 'mlp'"):
+        build_backbone("auto", (64,), weights=tmp_path / "w.pt")
