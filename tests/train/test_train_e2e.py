@@ -15,8 +15,8 @@ import torch
 
 from losskit.cli import main
 from losskit.train import assembly
-from losskit.train.checkpoint import load_checkpoint
 from losskit.train.assembly import load_run
+from losskit.train.checkpoint import load_checkpoint
 from losskit.train.config import TrainConfig, load_config
 from losskit.train.evaluate import evaluate
 from losskit.train.loop import NonFiniteLossError, train

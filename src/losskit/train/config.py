@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from losskit._checks import check_number, did_you_mean
-from losskit.train.checkpoint import atomic_write
+from losskit._files import atomic_write
 
 __all__ = [
     "BACKBONES",
