@@ -41,7 +41,7 @@ from losskit.train.evaluate import EvalResult
 from losskit.train.objective import LossParts
 from losskit.train.run_folder import ResumeMismatchError, RunFolder, resume_differences
 from losskit.train.runtime import Runtime, cpu_threads, epoch_seed, seed_everything
-from losskit.train.state import RESULT_KEYS, RunState, Selection
+from losskit.train.state import RESULT_KEYS, EvalSplit, RunState, Selection
 from losskit.train.tracking import Callback, loss_values, standard_callbacks
 
 __all__ = ["NonFiniteLossError", "train"]
@@ -184,15 +184,15 @@ def restore(run: RunState, checkpoint: dict[str, Any]) -> None:
         run.optimizer.load_state_dict(checkpoint["optimizer"])
         run.schedule.load_state_dict(checkpoint["schedule"])
         run.scaler.load_state_dict(checkpoint["scaler"])
-    except (RuntimeError, KeyError, ValueError) as err:
-        first = str(err).splitlines()[0]
+        run.selection = Selection(**checkpoint["selection"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(
             f"checkpoint: {run.folder.last} does not fit the run ({first})"
         ) from None
     restore_rng_state(checkpoint["rng"])
     run.epoch = run.resumed_from = run.checkpoint_epoch = checkpoint["epoch"]
     run.global_step = checkpoint["step"]
-    run.selection = Selection(**checkpoint["selection"])
     _, run.schedule_changes = resume_differences(checkpoint["config"], run.config)
 
 
@@ -292,7 +292,7 @@ def evaluate_epoch(run: RunState) -> dict[str, float]:
     return record
 
 
-def _evaluate(run: RunState, split: Any) -> EvalResult:
+def _evaluate(run: RunState, split: EvalSplit) -> EvalResult:
     return assembly.evaluate_split(
         run.model,
         run.objective,
