@@ -73,9 +73,11 @@ def test_same_bits_in_a_terminal_quiet_and_with_workers(tmp_path: Path) -> None:
     assert main(["train", *FLAGS, "--quiet", "--output_dir", str(tmp_path / "quiet")]) == 0
     workers = ["--quiet", "--num_workers", "2", "--output_dir", str(tmp_path / "workers")]
     assert main(["train", *FLAGS, *workers]) == 0
+    assert main(["train", *FLAGS, "--output_dir", str(tmp_path / "piped")]) == 0  # epoch lines
     reference = _metrics(tmp_path / "quiet")
     assert _metrics(tmp_path / "tty") == reference
     assert _metrics(tmp_path / "workers") == reference
+    assert _metrics(tmp_path / "piped") == reference
 
 
 def test_resume_with_a_changed_model_key_changes_nothing(
@@ -122,22 +124,28 @@ train(load_config(overrides={**overrides, "output_dir": out}), callbacks=[KillAt
 """
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """``metrics.jsonl`` of the run the killed runs must reproduce."""
+    run = tmp_path_factory.mktemp("full")
+    train(load_config(overrides={**TINY, "output_dir": str(run)}), stream=io.StringIO())
+    return _metrics(run)
+
+
 @pytest.mark.parametrize("mode", ["step", "write"])
-def test_kill_9_then_resume_gives_the_same_metrics(tmp_path: Path, mode: str) -> None:
-    settings = {**TINY, "epochs": 3}
-    full = load_config(overrides={**settings, "output_dir": str(tmp_path / "full")})
-    train(full, stream=io.StringIO())
+def test_kill_9_then_resume_gives_the_same_metrics(
+    tmp_path: Path, mode: str, uninterrupted: list[dict[str, Any]]
+) -> None:
     cut = tmp_path / "cut"
-    proc = subprocess.run([sys.executable, "-c", _KILLER, mode, str(cut), repr(settings)],
+    proc = subprocess.run([sys.executable, "-c", _KILLER, mode, str(cut), repr(TINY)],
                           env=_env(), capture_output=True, check=False, timeout=300)  # fmt: skip
     assert proc.returncode == -9, proc.stderr.decode()
     temps = list((cut / "checkpoints").glob(".*.tmp"))
     assert bool(temps) == (mode == "write")  # the killed write left its temporary file
     assert load_checkpoint(cut / "checkpoints" / "last.pt")["epoch"] == 1
-    config = load_config(overrides={**settings, "output_dir": str(cut)})
-    train(config, resume=True, stream=io.StringIO())
+    train(load_config(overrides={**TINY, "output_dir": str(cut)}), resume=True)
     assert not list(cut.rglob(".*.tmp"))  # resume removed it
-    assert _metrics(cut) == _metrics(tmp_path / "full")
+    assert _metrics(cut) == uninterrupted
 
 
 def test_damaged_checkpoint_is_refused_and_points_at_best(
