@@ -14,7 +14,7 @@ same run gives the same batches with ``num_workers`` 0 or 8, persistent workers 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -112,7 +112,7 @@ class SeededSampler(Sampler[tuple[int, int]]):
             self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.sampler) if isinstance(self.sampler, Sized) else 0
+        return len(self.sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         for position, index in enumerate(self.sampler):

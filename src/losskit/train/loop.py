@@ -39,7 +39,12 @@ from losskit.train.checkpoint import (
 from losskit.train.config import TrainConfig, save_config
 from losskit.train.evaluate import EvalResult
 from losskit.train.objective import LossParts
-from losskit.train.run_folder import ResumeMismatchError, RunFolder, resume_differences
+from losskit.train.run_folder import (
+    RESUME_MAY_CHANGE,
+    ResumeMismatchError,
+    RunFolder,
+    resume_differences,
+)
 from losskit.train.runtime import Runtime, cpu_threads, epoch_seed, seed_everything
 from losskit.train.state import RESULT_KEYS, EvalSplit, RunState, Selection
 from losskit.train.tracking import Callback, loss_values, standard_callbacks
@@ -119,8 +124,9 @@ def open_checkpoint(folder: RunFolder, config: TrainConfig) -> dict[str, Any]:
     refused, _ = resume_differences(checkpoint["config"], config)
     if refused:
         raise ResumeMismatchError(
-            f"train: cannot resume {folder.path} with a different model, data or objective: "
+            f"train: cannot resume {folder.path} with keys that change what it trains: "
             + "; ".join(refused)
+            + f" (a resume may change only {', '.join(RESUME_MAY_CHANGE)})"
         )
     return checkpoint
 
