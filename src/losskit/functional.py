@@ -8,6 +8,7 @@
 from losskit.losses.classification import *  # noqa: F403
 from losskit.losses.detection import *  # noqa: F403
 from losskit.losses.generative import *  # noqa: F403
+from losskit.losses.image import *  # noqa: F403
 from losskit.losses.language import *  # noqa: F403
 from losskit.losses.metric.contrastive import *  # noqa: F403
 from losskit.losses.metric.distances import *  # noqa: F403
@@ -16,4 +17,5 @@ from losskit.losses.metric.pairs import *  # noqa: F403
 from losskit.losses.metric.proxies import *  # noqa: F403
 from losskit.losses.regression import *  # noqa: F403
 from losskit.losses.segmentation import *  # noqa: F403
+from losskit.losses.self_supervised import *  # noqa: F403
 from losskit.losses.weighting import *  # noqa: F403

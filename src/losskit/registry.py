@@ -31,6 +31,8 @@ FAMILIES: tuple[str, ...] = (
     "losskit.losses.generative",
     "losskit.losses.language",
     "losskit.losses.weighting",
+    "losskit.losses.self_supervised",
+    "losskit.losses.image",
 )
 
 M = TypeVar("M", bound=type[nn.Module])

@@ -1,0 +1,5 @@
+"""Image losses."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
