@@ -330,3 +330,145 @@ def test_module_init_errors(cls, kwargs, kind, message):
 def test_module_hyper_parameters_are_keyword_only():
     with pytest.raises(TypeError):
         losskit.HuberLoss(0.5)  # type: ignore[misc]
+
+
+# ---- Barron's general robust loss and its named cases; the quantile loss ----------------------
+
+
+def _barron_reference(e, alpha, c):
+    """Barron (2019), Eq. 1 and its limits, written independently in float64."""
+    x2 = (e.double() / c) ** 2
+    if alpha == 2:
+        return x2 / 2
+    if alpha == 0:
+        return torch.log(x2 / 2 + 1)
+    if alpha == -math.inf:
+        return 1 - torch.exp(-x2 / 2)
+    b = abs(alpha - 2)
+    return b / alpha * ((x2 / b + 1) ** (alpha / 2) - 1)
+
+
+CLOSED_FORMS = {
+    2.0: lambda x2: x2 / 2,
+    1.0: lambda x2: torch.sqrt(x2 + 1) - 1,
+    0.0: lambda x2: torch.log(x2 / 2 + 1),
+    -2.0: lambda x2: 2 * x2 / (x2 + 4),
+    -math.inf: lambda x2: 1 - torch.exp(-x2 / 2),
+}
+
+
+@pytest.mark.parametrize("alpha", sorted(CLOSED_FORMS))
+def test_robust_special_cases_are_the_named_losses(alpha):
+    x, y = _pair(5, 4, scale=3.0)
+    c = 0.7
+    expected = CLOSED_FORMS[alpha](((x - y) / c) ** 2)
+    value, grad = _value_and_grad(lambda a, b: LF.robust(a, b, alpha, c, reduction="none"), x, y)
+    ref, ref_grad = _value_and_grad(lambda a, b: CLOSED_FORMS[alpha](((a - b) / c) ** 2), x, y)
+    _assert_same(value, expected.detach())
+    _assert_same(grad, ref_grad)
+    _assert_same(ref, expected.detach())
+
+
+def test_robust_alpha_two_is_half_mse():
+    x, y = _pair(6, 3)
+    _assert_same(LF.robust(x, y, 2.0), F.mse_loss(x, y) / 2)
+
+
+@pytest.mark.parametrize("alpha", [1.5, 0.5, -0.5, -3.0, 4.0])
+def test_robust_general_alpha_matches_the_formula(alpha):
+    x, y = _pair(4, 4, scale=2.0)
+    _assert_same(
+        LF.robust(x, y, alpha, 1.3, reduction="none"), _barron_reference(x - y, alpha, 1.3).detach()
+    )
+    assert gradcheck(lambda a: LF.robust(a, y, alpha, 1.3), (x,))
+
+
+@pytest.mark.parametrize("alpha", [2.0, 0.0, -math.inf])
+def test_robust_is_continuous_at_the_singular_alphas(alpha):
+    x, y = _pair(4, 3, scale=2.0)
+    near = -1e6 if alpha == -math.inf else alpha + 1e-7
+    torch.testing.assert_close(LF.robust(x, y, near), LF.robust(x, y, alpha), rtol=1e-3, atol=1e-6)
+    assert gradcheck(lambda a: LF.robust(a, y, alpha), (x,))
+
+
+@pytest.mark.parametrize(
+    ("fn", "alpha"), [(LF.charbonnier, 1.0), (LF.cauchy, 0.0), (LF.welsch, -math.inf)]
+)
+def test_named_robust_losses_and_modules(fn, alpha):
+    x, y = _pair(3, 5, scale=2.0)
+    for r in REDUCTIONS:
+        _assert_same(fn(x, y, 0.5, reduction=r), LF.robust(x, y, alpha, 0.5, reduction=r))
+    module = losskit.build_loss(fn.__name__, scale=0.5, reduction="sum")
+    _assert_same(module(x, y), fn(x, y, 0.5, reduction="sum"))
+    assert "scale=0.5" in repr(module)
+    _assert_same(losskit.RobustLoss(alpha=alpha, scale=0.5)(x, y), fn(x, y, 0.5))
+    assert fn.__doc__ and fn.__name__ in fn.__doc__
+
+
+def test_robust_half_precision_and_large_errors():
+    x = torch.tensor([1e4, -3.0, 0.0], dtype=torch.float16, requires_grad=True)
+    y = torch.zeros(3, dtype=torch.float16)
+    for alpha in (2.0, 1.0, 0.0, -2.0, -math.inf, 0.5):
+        out = LF.robust(x, y, alpha) if alpha != 2.0 else LF.robust(x / 100, y, alpha)
+        assert out.dtype == torch.float16 and torch.isfinite(out)
+        (g,) = torch.autograd.grad(out, x)
+        assert torch.isfinite(g).all()
+
+
+def _pinball_reference(pred, target, taus):
+    rows = []
+    for n in range(pred.shape[0]):
+        row = []
+        for q, tau in enumerate(taus):
+            e = float(target[n]) - float(pred[n, q])
+            row.append(tau * e if e >= 0 else (tau - 1) * e)
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_quantile_matches_the_pinball_formula():
+    g = torch.Generator().manual_seed(1)
+    pred = torch.randn(7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(7, generator=g, dtype=torch.float64)
+    taus = [0.1, 0.5, 0.9]
+    ref = _pinball_reference(pred.detach(), target, taus)
+    _assert_same(LF.quantile(pred, target, taus, reduction="none"), ref)
+    _assert_same(LF.quantile(pred, target, torch.tensor(taus, dtype=torch.float64)), ref.mean())
+    _assert_same(LF.quantile(pred, target, taus, reduction="sum"), ref.sum())
+    assert gradcheck(lambda a: LF.quantile(a, target, taus), (pred,))
+    # tau = 0.5: half the absolute error (no factor 2)
+    _assert_same(LF.quantile(pred[:, :1], target, [0.5]), F.l1_loss(pred[:, 0], target) / 2)
+    module = losskit.QuantileLoss(quantiles=taus)
+    _assert_same(module(pred, target), ref.mean())
+    assert "quantiles=[0.1, 0.5, 0.9]" in repr(module)
+
+
+def test_robust_and_quantile_errors():
+    x, y = _pair(3, 2)
+    with pytest.raises(ValueError, match=r"robust: expected `scale` in \(0, inf\], got 0.0"):
+        LF.robust(x, y, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"robust: expected `alpha` in \[-inf, inf\], got inf"):
+        LF.robust(x, y, math.inf)
+    with pytest.raises(TypeError, match=r"RobustLoss: expected `alpha` to be a real number"):
+        losskit.RobustLoss(alpha="1")
+    with pytest.raises(ValueError, match=r"welsch: expected `target` of the same shape"):
+        LF.welsch(x, y[:, :1])
+    with pytest.raises(
+        ValueError,
+        match=r"quantile: expected `target` of shape \(3,\) matching input \(N=3\), got \(3, 2\)",
+    ):
+        LF.quantile(x, y, [0.1, 0.9])
+    with pytest.raises(
+        ValueError, match=r"quantile: expected `quantiles` of shape \(2,\) matching input \(Q=2\)"
+    ):
+        LF.quantile(x, y[:, 0], [0.5])
+    with pytest.raises(
+        ValueError, match=r"quantile: expected `quantiles` with every level in \(0, 1\)"
+    ):
+        LF.quantile(x, y[:, 0], [0.0, 0.5])
+    with pytest.raises(
+        TypeError, match=r"QuantileLoss: expected `quantiles` to be a tensor or a non-empty"
+    ):
+        losskit.QuantileLoss(quantiles=[])
+    with pytest.raises(ValueError, match=r"quantile: expected `input` to be 2-D \(N, Q\)"):
+        LF.quantile(x[:, 0], y[:, 0], [0.5])

@@ -6,35 +6,55 @@ computed in float32 and the result is cast back to the input's dtype.
 
 Registry names: ``mse`` (:class:`MSELoss`), ``mae`` (:class:`MAELoss`), ``huber``
 (:class:`HuberLoss`), ``smooth_l1`` (:class:`SmoothL1Loss`), ``log_cosh`` (:class:`LogCoshLoss`)
-and ``asymmetric_mse`` (:class:`AsymmetricMSELoss`).
+``asymmetric_mse`` (:class:`AsymmetricMSELoss`), Barron's general ``robust`` loss
+(:class:`RobustLoss`) with its named cases ``charbonnier``, ``cauchy`` and ``welsch``, and the
+``quantile`` (pinball) loss (:class:`QuantileLoss`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from losskit._checks import check_floating, check_number, check_same_shape
+from losskit._checks import (
+    check_floating,
+    check_ndim,
+    check_number,
+    check_same_shape,
+    check_shape,
+    fail,
+    shape_str,
+)
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
 from losskit.registry import register
 
 __all__ = [
     "AsymmetricMSELoss",
+    "CauchyLoss",
+    "CharbonnierLoss",
     "HuberLoss",
     "LogCoshLoss",
     "MAELoss",
     "MSELoss",
+    "QuantileLoss",
+    "RobustLoss",
     "SmoothL1Loss",
+    "WelschLoss",
     "asymmetric_mse",
+    "cauchy",
+    "charbonnier",
     "huber",
     "log_cosh",
     "mae",
     "mse",
+    "quantile",
+    "robust",
     "smooth_l1",
+    "welsch",
 ]
 
 # Below this |error| log-cosh is evaluated as log1p(2 sinh²(x/2)) (exact for small errors); above
@@ -294,6 +314,225 @@ def asymmetric_mse(
     return _elementwise("asymmetric_mse", per_element, input, target, reduction)
 
 
+def _check_alpha(fn: str, alpha: object) -> float:
+    """Barron's shape ``α``: a real number, ``-inf`` included (Welsch)."""
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha == -math.inf:
+        return -math.inf
+    return check_number(fn, "alpha", alpha)
+
+
+def _check_scale(fn: str, scale: object) -> float:
+    return check_number(fn, "scale", scale, low=0.0, low_open=True)
+
+
+def _barron(e: Tensor, alpha: float, scale: float) -> Tensor:
+    """``ρ(e, α, c)`` of Barron (2019), with its limits at ``α = 2, 0, −∞`` taken exactly."""
+    half_sq = 0.5 * (e / scale).square()
+    if alpha == 2.0:
+        return half_sq
+    if alpha == 0.0:
+        return torch.log1p(half_sq)
+    if alpha == -math.inf:
+        return -torch.expm1(-half_sq)
+    b = abs(alpha - 2.0)
+    # ρ = b/α · ((2·half_sq/b + 1)^(α/2) − 1), as expm1 of a log1p for accuracy at small errors.
+    return (b / alpha) * torch.expm1(0.5 * alpha * torch.log1p(2.0 * half_sq / b))
+
+
+def robust(
+    input: Tensor,
+    target: Tensor,
+    alpha: float = 1.0,
+    scale: float = 1.0,
+    *,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Barron's general robust loss: one shape parameter from L2 to Welsch.
+
+    With ``x = (input − target)/c`` (``c = scale``) and ``b = |α − 2|``::
+
+        ρ(x, α) = b/α · ((x²/b + 1)^(α/2) − 1)
+
+    and its limits, computed exactly at those values of ``α``: ``α = 2`` gives ``x²/2`` (L2/2),
+    ``α = 1`` ``sqrt(x² + 1) − 1`` (Charbonnier / pseudo-Huber), ``α = 0`` ``log(x²/2 + 1)``
+    (Cauchy / Lorentzian), ``α = −2`` ``2x²/(x² + 4)`` (Geman-McClure) and ``α = −∞``
+    ``1 − exp(−x²/2)`` (Welsch / Leclerc). Smaller ``α`` down-weights outliers more; every case
+    is about ``x²/2`` for small ``x``. ``α`` is fixed here (not learned).
+
+    Args:
+        input (Tensor[*]): predictions, any floating dtype.
+        target (Tensor[*]): targets, the same shape as ``input``.
+        alpha: the shape ``α`` (a real number or ``float("-inf")``).
+        scale: the scale ``c > 0`` of the quadratic bowl near 0.
+        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (shape of ``input``).
+
+    Returns:
+        Tensor: the reduced loss, in ``input``'s dtype.
+
+    Raises:
+        TypeError: non-float inputs, a non-number ``alpha``/``scale``.
+        ValueError: the shapes differ, ``alpha`` NaN or ``+inf``, ``scale <= 0``, an unknown
+            ``reduction``.
+
+    Reference:
+        Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
+
+    Example:
+        >>> import torch
+        >>> robust(torch.tensor([2.0]), torch.tensor([0.0]), alpha=2.0)  # L2 / 2
+        tensor(2.)
+    """
+    a = _check_alpha("robust", alpha)
+    c = _check_scale("robust", scale)
+    return _elementwise("robust", lambda x, y: _barron(x - y, a, c), input, target, reduction)
+
+
+def _named_robust(fn: str, alpha: float) -> Callable[..., Tensor]:
+    def loss(
+        input: Tensor, target: Tensor, scale: float = 1.0, *, reduction: Reduction = "mean"
+    ) -> Tensor:
+        c = _check_scale(fn, scale)
+        return _elementwise(fn, lambda x, y: _barron(x - y, alpha, c), input, target, reduction)
+
+    loss.__name__ = loss.__qualname__ = fn
+    return loss
+
+
+_NAMED_DOC = """{title}: Barron's :func:`robust` loss at ``alpha = {alpha}``.
+
+    With ``x = (input − target)/scale``: ``ℓ = {formula}``.
+
+    Args:
+        input (Tensor[*]): predictions, any floating dtype.
+        target (Tensor[*]): targets, the same shape as ``input``.
+        scale: the scale ``c > 0``.
+        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (shape of ``input``).
+
+    Returns:
+        Tensor: the reduced loss, in ``input``'s dtype.
+
+    Raises:
+        TypeError: non-float inputs.
+        ValueError: the shapes differ, ``scale <= 0``, an unknown ``reduction``.
+
+    Reference:
+        {reference}; Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
+
+    Example:
+        >>> import torch
+        >>> round(float({name}(torch.tensor([3.0]), torch.tensor([0.0]))), 4)
+        {example}
+    """
+
+charbonnier = _named_robust("charbonnier", 1.0)
+charbonnier.__doc__ = _NAMED_DOC.format(
+    title="Charbonnier (pseudo-Huber) loss",
+    alpha="1",
+    formula="sqrt(x² + 1) − 1",
+    reference="Charbonnier et al., 'Two deterministic half-quadratic regularization algorithms "
+    "for computed imaging', ICIP 1994",
+    name="charbonnier",
+    example="2.1623",
+)
+cauchy = _named_robust("cauchy", 0.0)
+cauchy.__doc__ = _NAMED_DOC.format(
+    title="Cauchy (Lorentzian) loss",
+    alpha="0",
+    formula="log(x²/2 + 1)",
+    reference="Black and Anandan, 'The robust estimation of multiple motions', CVIU 1996",
+    name="cauchy",
+    example="1.7047",
+)
+welsch = _named_robust("welsch", -math.inf)
+welsch.__doc__ = _NAMED_DOC.format(
+    title="Welsch (Leclerc) loss",
+    alpha="-inf",
+    formula="1 − exp(−x²/2)",
+    reference="Dennis and Welsch, 'Techniques for nonlinear least squares and robust "
+    "regression', Comm. Statist. 1978",
+    name="welsch",
+    example="0.9889",
+)
+
+
+def _check_quantiles(fn: str, quantiles: object) -> Tensor:
+    if isinstance(quantiles, Tensor):
+        q = quantiles.detach()
+    elif isinstance(quantiles, (list, tuple)) and quantiles:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in quantiles):
+            fail(fn, "quantiles", "to be a sequence of numbers", repr(quantiles), kind=TypeError)
+        q = torch.tensor([float(v) for v in quantiles], dtype=torch.float64)
+    else:
+        fail(
+            fn,
+            "quantiles",
+            "to be a tensor or a non-empty sequence of levels",
+            repr(quantiles),
+            kind=TypeError,
+        )
+    if q.dim() != 1 or not q.is_floating_point():
+        fail(
+            fn,
+            "quantiles",
+            "to be a 1-D float tensor (Q,)",
+            f"shape {shape_str(q.shape)}, dtype {q.dtype}",
+        )
+    if q.numel() and bool(((q <= 0) | (q >= 1) | q.isnan()).any()):
+        fail(fn, "quantiles", "with every level in (0, 1)", q.tolist())
+    return q
+
+
+def quantile(
+    input: Tensor,
+    target: Tensor,
+    quantiles: Tensor | Sequence[float],
+    *,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Quantile (pinball) loss of ``Q`` predicted quantiles per sample.
+
+    With ``e_nq = y_n − ŷ_nq``: ``ℓ_nq = max(τ_q·e_nq, (τ_q − 1)·e_nq)`` (no factor 2, so
+    ``τ = 0.5`` gives half the absolute error); ``"mean"`` averages over the ``N·Q`` entries.
+
+    Args:
+        input (Tensor[N, Q]): the predicted quantiles of each sample.
+        target (Tensor[N]): the observed values.
+        quantiles (Tensor[Q] | Sequence[float]): the levels ``τ_q`` in (0, 1).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(N, Q)``).
+
+    Returns:
+        Tensor: the reduced loss, in ``input``'s dtype.
+
+    Raises:
+        TypeError: non-float inputs, ``quantiles`` not numbers.
+        ValueError: ``input`` not ``(N, Q)`` matching ``target`` ``(N,)`` and ``quantiles``
+            ``(Q,)``, a level outside (0, 1), an unknown ``reduction``.
+
+    Reference:
+        Koenker and Bassett, "Regression Quantiles", Econometrica, 1978.
+
+    Example:
+        >>> import torch
+        >>> quantile(torch.tensor([[0.0, 0.0]]), torch.tensor([1.0]), [0.1, 0.9])
+        tensor(0.5000)
+    """
+    fn = "quantile"
+    x = check_ndim(fn, "input", check_floating(fn, "input", input), 2, "(N, Q)")
+    y = check_shape(
+        fn,
+        "target",
+        check_floating(fn, "target", target),
+        (x.shape[0],),
+        f"matching input (N={x.shape[0]})",
+    )
+    q = _check_quantiles(fn, quantiles)
+    check_shape(fn, "quantiles", q, (x.shape[1],), f"matching input (Q={x.shape[1]})")
+    xc = upcast(x)
+    e = y.to(xc.dtype).unsqueeze(1) - xc
+    tau = q.to(device=xc.device, dtype=xc.dtype)
+    return reduce(torch.maximum(tau * e, (tau - 1.0) * e), reduction, fn=fn, dtype=input.dtype)
+
+
 class _RegressionLoss(nn.Module):
     """Stores the validated ``reduction``; subclasses add their hyper-parameters."""
 
@@ -408,3 +647,89 @@ class AsymmetricMSELoss(_RegressionLoss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return asymmetric_mse(input, target, self.over_penalty, reduction=self.reduction)
+
+
+class _ScaledRobustLoss(_RegressionLoss):
+    """A named case of :func:`robust`: stores ``scale``."""
+
+    function: Callable[..., Tensor]
+
+    def __init__(self, *, scale: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.scale = _check_scale(type(self).__name__, scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, {super().extra_repr()}"
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return type(self).function(input, target, self.scale, reduction=self.reduction)
+
+
+@register(robust)
+class RobustLoss(_RegressionLoss):
+    """Barron's general robust loss with a fixed shape; see :func:`robust`.
+
+    Example:
+        >>> import torch
+        >>> RobustLoss(alpha=0.0)(torch.tensor([0.0]), torch.tensor([0.0]))
+        tensor(0.)
+    """
+
+    def __init__(
+        self, *, alpha: float = 1.0, scale: float = 1.0, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.alpha = _check_alpha(type(self).__name__, alpha)
+        self.scale = _check_scale(type(self).__name__, scale)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, scale={self.scale}, {super().extra_repr()}"
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return robust(input, target, self.alpha, self.scale, reduction=self.reduction)
+
+
+@register(charbonnier)
+class CharbonnierLoss(_ScaledRobustLoss):
+    """Charbonnier loss; see :func:`charbonnier`."""
+
+    function = staticmethod(charbonnier)
+
+
+@register(cauchy)
+class CauchyLoss(_ScaledRobustLoss):
+    """Cauchy loss; see :func:`cauchy`."""
+
+    function = staticmethod(cauchy)
+
+
+@register(welsch)
+class WelschLoss(_ScaledRobustLoss):
+    """Welsch loss; see :func:`welsch`."""
+
+    function = staticmethod(welsch)
+
+
+@register(quantile)
+class QuantileLoss(_RegressionLoss):
+    """Quantile (pinball) loss at fixed levels; see :func:`quantile`.
+
+    Example:
+        >>> import torch
+        >>> QuantileLoss(quantiles=[0.5])(torch.tensor([[0.0]]), torch.tensor([2.0]))
+        tensor(1.)
+    """
+
+    quantiles: Tensor
+
+    def __init__(
+        self, *, quantiles: Tensor | Sequence[float], reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.register_buffer("quantiles", _check_quantiles(type(self).__name__, quantiles))
+
+    def extra_repr(self) -> str:
+        return f"quantiles={self.quantiles.tolist()}, {super().extra_repr()}"
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return quantile(input, target, self.quantiles, reduction=self.reduction)
