@@ -36,3 +36,21 @@ EXAMPLES = {
         _multiclass(),
     ),
 }
+
+
+def _multilabel():
+    logits = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    return logits, (torch.rand(4, 3) > 0.5).double()
+
+
+def _views():
+    logits = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    return logits, torch.randint(0, 5, (4,))
+
+
+EXAMPLES.update(
+    {
+        "asymmetric_loss": lambda: ({"gamma_neg": 2.0, "clip": 0.05}, _multilabel()),
+        "jsd_cross_entropy": lambda: ({"alpha": 12.0}, _views()),
+    }
+)

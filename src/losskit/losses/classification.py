@@ -16,6 +16,8 @@ Registry names: ``binary_cross_entropy`` (:class:`BCEWithLogitsLoss`), ``cross_e
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -40,16 +42,20 @@ from losskit.registry import register
 
 __all__ = [
     "SMOOTHING_CONVENTIONS",
+    "AsymmetricLoss",
     "BCEWithLogitsLoss",
     "BinaryFocalLoss",
     "CrossEntropyLoss",
     "FocalLoss",
+    "JSDCrossEntropyLoss",
     "LabelSmoothingCrossEntropy",
+    "asymmetric_loss",
     "binary_cross_entropy",
     "binary_focal",
     "class_weights",
     "cross_entropy",
     "focal",
+    "jsd_cross_entropy",
     "label_smoothing_cross_entropy",
 ]
 
@@ -141,6 +147,7 @@ def binary_cross_entropy(
     pos_weight: Tensor | None = None,
     *,
     reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Binary cross-entropy on logits (sigmoid folded in), with an optional positive weight.
 
@@ -154,6 +161,8 @@ def binary_cross_entropy(
         pos_weight (Tensor[C] | None): non-negative weight of the positive term per class
             (broadcast over the last dimension); a single value ``(1,)`` applies to all.
         reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (shape of ``logits``).
+        label_smoothing: ``ε`` in ``[0, 1]``; the target becomes ``y·(1 − ε) + ε/2`` (timm's
+            ``BinaryCrossEntropy(smoothing=ε)`` for binary targets).
 
     Returns:
         Tensor: the reduced loss, in ``logits``' dtype.
@@ -173,6 +182,9 @@ def binary_cross_entropy(
     """
     fn = "binary_cross_entropy"
     x, t = _check_binary_inputs(fn, logits, targets)
+    smoothing = check_number(fn, "label_smoothing", label_smoothing, low=0.0, high=1.0)
+    if smoothing > 0:
+        t = t * (1.0 - smoothing) + 0.5 * smoothing
     pw = None
     if pos_weight is not None:
         pw = _check_class_vector(fn, "pos_weight", pos_weight)
@@ -522,14 +534,29 @@ class BCEWithLogitsLoss(_ClassificationLoss):
 
     pos_weight: Tensor | None
 
-    def __init__(self, *, pos_weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        pos_weight: Tensor | None = None,
+        reduction: Reduction = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction=reduction)
         if pos_weight is not None:
             _check_class_vector(type(self).__name__, "pos_weight", pos_weight)
         self.register_buffer("pos_weight", pos_weight)
+        self.label_smoothing = check_number(
+            type(self).__name__, "label_smoothing", label_smoothing, low=0.0, high=1.0
+        )
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
-        return binary_cross_entropy(logits, targets, self.pos_weight, reduction=self.reduction)
+        return binary_cross_entropy(
+            logits,
+            targets,
+            self.pos_weight,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 @register(cross_entropy)
@@ -693,3 +720,223 @@ class BinaryFocalLoss(_ClassificationLoss):
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return binary_focal(logits, targets, self.alpha, self.gamma, reduction=self.reduction)
+
+
+# --- multi-label asymmetric loss and AugMix consistency ----------------------------------------
+
+
+def _check_asymmetric(
+    fn: str, gamma_pos: object, gamma_neg: object, clip: object
+) -> tuple[float, float, float]:
+    return (
+        check_number(fn, "gamma_pos", gamma_pos, low=0.0),
+        check_number(fn, "gamma_neg", gamma_neg, low=0.0),
+        check_number(fn, "clip", clip, low=0.0, high=1.0),
+    )
+
+
+def asymmetric_loss(
+    logits: Tensor,
+    targets: Tensor,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    *,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Asymmetric loss (ASL) for multi-label classification: focusing and shifted negatives.
+
+    With ``p = σ(x)`` and the shifted negative probability ``p_m = min(1 − p + m, 1)``
+    (``m = clip``; it discards easy negatives with ``p < m`` entirely)::
+
+        p_t = y·p + (1 − y)·p_m,   γ = y·γ⁺ + (1 − y)·γ⁻
+        ℓ   = −[y·log p + (1 − y)·log p_m] · (1 − p_t)^γ
+
+    (timm's ``AsymmetricLossMultiLabel``; soft targets interpolate as there). The focusing
+    weights are not detached (timm's default). ``"mean"`` averages over the ``B·C`` elements;
+    timm returns the sum. ``log p`` is a log-sigmoid (timm clamps ``p`` at 1e-8 inside the log,
+    which zeroes the gradient of extreme logits; the values agree wherever ``p ≥ 1e-8``).
+
+    Args:
+        logits (Tensor[B, C]): raw scores (any shape).
+        targets (Tensor[B, C]): multi-hot (or soft) targets in [0, 1], shape of ``logits``.
+        gamma_pos: focusing ``γ⁺ >= 0`` of the positives.
+        gamma_neg: focusing ``γ⁻ >= 0`` of the negatives.
+        clip: probability margin ``m`` in [0, 1] of the negatives (0 disables it).
+        reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (shape of ``logits``).
+
+    Returns:
+        Tensor: the reduced loss, in ``logits``' dtype.
+
+    Raises:
+        TypeError: non-float inputs.
+        ValueError: the shapes differ, a target outside [0, 1], a negative ``gamma_*``,
+            ``clip`` outside [0, 1], an unknown ``reduction``.
+
+    Reference:
+        Ridnik et al., "Asymmetric Loss For Multi-Label Classification", ICCV 2021.
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+        >>> asymmetric_loss(x, y, gamma_pos=0.0, gamma_neg=0.0, clip=0.0)  # plain BCE
+        tensor(0.6931)
+    """
+    fn = "asymmetric_loss"
+    g_pos, g_neg, m = _check_asymmetric(fn, gamma_pos, gamma_neg, clip)
+    check_reduction(fn, reduction)
+    x, t = _check_binary_inputs(fn, logits, targets)
+    warn_if_probabilities(fn, "logits", x)
+    xc = upcast(x)
+    y = t.to(xc.dtype)
+    log_p = F.logsigmoid(xc)
+    if m > 0:
+        p_neg = (torch.sigmoid(-xc) + m).clamp(max=1.0)
+        log_p_neg = torch.log(p_neg)
+    else:
+        p_neg, log_p_neg = torch.sigmoid(-xc), F.logsigmoid(-xc)
+    loss = -(y * log_p + (1.0 - y) * log_p_neg)
+    if g_pos > 0 or g_neg > 0:
+        p_t = y * torch.sigmoid(xc) + (1.0 - y) * p_neg
+        gamma = g_pos * y + g_neg * (1.0 - y)
+        base = (1.0 - p_t).clamp_min(torch.finfo(xc.dtype).tiny)
+        loss = loss * torch.where(gamma > 0, base.pow(gamma), 1.0)
+    return reduce(loss, reduction, fn=fn, dtype=x.dtype)
+
+
+def _stack_views(fn: str, logits_per_view: object) -> Tensor:
+    """A tuple/list of ``(B, C)`` views, or a stacked ``(V, B, C)`` tensor, as ``(V, B, C)``."""
+    if isinstance(logits_per_view, (list, tuple)):
+        if not logits_per_view:
+            fail(fn, "logits_per_view", "to hold at least one view", "an empty sequence")
+        views = [check_floating(fn, "logits_per_view", v) for v in logits_per_view]
+        first = views[0]
+        for v in views[1:]:
+            check_same_shape(fn, "logits_per_view", v, "the first view", first)
+        stacked = torch.stack(views)
+    else:
+        stacked = check_floating(fn, "logits_per_view", logits_per_view)
+    if stacked.dim() != 3:
+        fail(
+            fn,
+            "logits_per_view",
+            "to be (B, C) views or a stacked (V, B, C) tensor",
+            f"shape {shape_str(stacked.shape)}",
+        )
+    return stacked
+
+
+def jsd_cross_entropy(
+    logits_per_view: Tensor | Sequence[Tensor],
+    targets: Tensor,
+    alpha: float = 12.0,
+    *,
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """AugMix's loss: cross-entropy on the clean view plus the Jensen-Shannon consistency term.
+
+    With ``p_v = softmax(logits_v)`` for the ``V`` views (view 0 = clean) and the mixture
+    ``M = (1/V) Σ_v p_v``::
+
+        L = CE(logits_0, y) + α · (1/V) Σ_v KL(p_v ‖ M)
+
+    each KL averaged over the batch ("batchmean"), ``log M`` computed as a log-sum-exp of the
+    log-probabilities (timm's ``JsdCrossEntropy`` clamps ``M`` at 1e-7 instead; the values agree
+    wherever ``M ≥ 1e-7``). ``label_smoothing`` applies to the cross-entropy term (timm's
+    default is 0.1; here 0).
+
+    Args:
+        logits_per_view (Sequence[Tensor[B, C]] | Tensor[V, B, C]): logits of each view.
+        targets (Tensor[B]): class indices of the clean view.
+        alpha: weight ``α >= 0`` of the consistency term.
+        label_smoothing: ``ε`` in [0, 1] of the cross-entropy term (PyTorch's convention).
+
+    Returns:
+        Tensor: a scalar, in the logits' dtype.
+
+    Raises:
+        TypeError: non-float logits, non-integer targets.
+        ValueError: views of different shapes, not ``(V, B, C)``, targets not ``(B,)`` or out of
+            range, ``alpha < 0``, ``label_smoothing`` outside [0, 1].
+
+    Reference:
+        Hendrycks et al., "AugMix: A Simple Data Processing Method to Improve Robustness and
+        Uncertainty", ICLR 2020.
+
+    Example:
+        >>> import torch
+        >>> clean = torch.tensor([[2.0, 0.0]])
+        >>> views = (clean, clean.clone(), clean.clone())      # consistent views: JSD = 0
+        >>> torch.allclose(jsd_cross_entropy(views, torch.tensor([0])),
+        ...                torch.nn.functional.cross_entropy(clean, torch.tensor([0])))
+        True
+    """
+    fn = "jsd_cross_entropy"
+    a = check_number(fn, "alpha", alpha, low=0.0)
+    smoothing = check_number(fn, "label_smoothing", label_smoothing, low=0.0, high=1.0)
+    stacked = _stack_views(fn, logits_per_view)
+    n_views, batch, classes = stacked.shape
+    t = check_labels(fn, "targets", targets, classes)
+    if tuple(t.shape) != (batch,):
+        fail(
+            fn, "targets", f"of shape ({batch},) matching the views (B={batch})", shape_str(t.shape)
+        )
+    z = upcast(stacked)
+    ce = F.cross_entropy(z[0], t, label_smoothing=smoothing)
+    log_p = torch.log_softmax(z, dim=-1)
+    log_m = torch.logsumexp(log_p, dim=0) - math.log(n_views)
+    kl = (log_p.exp() * (log_p - log_m)).sum(dim=(1, 2)) / max(batch, 1)
+    return (ce + a * kl.mean()).to(stacked.dtype)
+
+
+@register(asymmetric_loss)
+class AsymmetricLoss(_ClassificationLoss):
+    """Asymmetric multi-label loss; see :func:`asymmetric_loss`.
+
+    Example:
+        >>> AsymmetricLoss(gamma_neg=2.0)
+        AsymmetricLoss(gamma_pos=0.0, gamma_neg=2.0, clip=0.05, reduction='mean')
+    """
+
+    def __init__(
+        self,
+        *,
+        gamma_pos: float = 0.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.gamma_pos, self.gamma_neg, self.clip = _check_asymmetric(
+            type(self).__name__, gamma_pos, gamma_neg, clip
+        )
+
+    def extra_repr(self) -> str:
+        hyper = f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}"
+        return f"{hyper}, {super().extra_repr()}"
+
+    def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
+        return asymmetric_loss(
+            logits, targets, self.gamma_pos, self.gamma_neg, self.clip, reduction=self.reduction
+        )
+
+
+@register(jsd_cross_entropy)
+class JSDCrossEntropyLoss(nn.Module):
+    """AugMix cross-entropy + Jensen-Shannon consistency; see :func:`jsd_cross_entropy`."""
+
+    def __init__(self, *, alpha: float = 12.0, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.alpha = check_number(name, "alpha", alpha, low=0.0)
+        self.label_smoothing = check_number(
+            name, "label_smoothing", label_smoothing, low=0.0, high=1.0
+        )
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, label_smoothing={self.label_smoothing}"
+
+    def forward(self, logits_per_view: Tensor | Sequence[Tensor], targets: Tensor) -> Tensor:
+        return jsd_cross_entropy(
+            logits_per_view, targets, self.alpha, label_smoothing=self.label_smoothing
+        )
