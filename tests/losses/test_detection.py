@@ -319,13 +319,13 @@ _B = torch.rand(3, 4)
 ERRORS = [
     (
         TypeError,
-        r"iou: expected `boxes1` to be a floating-point tensor, got dtype torch.int64",
-        lambda: LF.iou(torch.zeros(3, 4, dtype=torch.long), _B),
+        r"iou: expected `boxes1` to hold real box coordinates, got dtype torch.bool",
+        lambda: LF.iou(torch.zeros(3, 4, dtype=torch.bool), _B),
     ),
     (
         TypeError,
-        r"giou: expected `boxes2` to be a floating-point tensor, got dtype torch.int32",
-        lambda: LF.giou(_B, torch.zeros(3, 4, dtype=torch.int32)),
+        r"giou: expected `boxes2` to hold real box coordinates, got dtype torch.complex64",
+        lambda: LF.giou(_B, torch.zeros(3, 4, dtype=torch.complex64)),
     ),
     (
         ValueError,
@@ -335,7 +335,7 @@ ERRORS = [
     (
         ValueError,
         r"diou: expected `boxes1` of shape \(\*, 4\) .*, got \(4,\)",
-        lambda: LF.diou(torch.rand(4), torch.rand(4)),
+        lambda: LF.diou(torch.rand(4), torch.rand(1, 4)),
     ),
     (
         ValueError,
@@ -366,3 +366,69 @@ ERRORS = [
 def test_errors(kind, match, call):
     with pytest.raises(kind, match=match):
         call()
+
+
+# ---- pairwise matrices, single boxes, integer boxes ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(LOSSES))
+def test_box_iou_matrix_matches_the_pairwise_reference(kind):
+    b1, _ = _boxes(4, 1)
+    _, b2 = _boxes(3, 2)
+    b1.requires_grad_()
+    matrix = LF.box_iou_matrix(b1, b2, kind)
+    expected = torch.stack(
+        [
+            torch.cat([1 - _reference(b1[i : i + 1], b2[j : j + 1], kind) for j in range(3)])
+            for i in range(4)
+        ]
+    )
+    torch.testing.assert_close(matrix, expected)
+    (g,) = torch.autograd.grad(matrix.sum(), b1)
+    (g_ref,) = torch.autograd.grad(expected.sum(), b1)
+    torch.testing.assert_close(g, g_ref)
+    if kind != "ciou":  # CIoU's alpha is detached, so its gradient is not the numerical one
+        assert torch.autograd.gradcheck(lambda a: LF.box_iou_matrix(a, b2, kind), (b1,))
+
+
+def test_box_iou_matrix_identities_and_empty_sets():
+    b, _ = _boxes(5, 3)
+    torch.testing.assert_close(
+        torch.diagonal(LF.box_iou_matrix(b, b)), torch.ones(5, dtype=torch.float64)
+    )
+    assert LF.box_iou_matrix(b[:0], b).shape == (0, 5)
+    ints = torch.tensor([[0, 0, 4, 4], [2, 2, 6, 6]])
+    out = LF.box_iou_matrix(ints, ints, "giou")
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, LF.box_iou_matrix(ints.float(), ints.float(), "giou"))
+
+
+@pytest.mark.parametrize("kind", sorted(LOSSES))
+def test_single_and_integer_boxes(kind):
+    loss = LOSSES[kind]
+    a, b = torch.tensor([0, 0, 4, 3]), torch.tensor([1, 1, 5, 5])
+    for r in ("mean", "sum", "none"):
+        single = loss(a, b, reduction=r)
+        batched = loss(a.float().unsqueeze(0), b.float().unsqueeze(0), reduction=r)
+        assert single.dim() == 0 and single.dtype == torch.float32
+        torch.testing.assert_close(single, batched.squeeze(0))
+    module = losskit.build_loss(kind, reduction="none")
+    assert module(a.double(), b.double()).shape == ()
+
+
+def test_box_iou_matrix_errors():
+    b, _ = _boxes(2, 0)
+    with pytest.raises(
+        ValueError, match=r"box_iou_matrix: expected `kind` one of .* \(did you mean 'giou'\?\)"
+    ):
+        LF.box_iou_matrix(b, b, "gio")
+    with pytest.raises(
+        ValueError, match=r"box_iou_matrix: expected `boxes2` of shape \(\*, 4\) \(M boxes"
+    ):
+        LF.box_iou_matrix(b, b[:, :3])
+    with pytest.raises(
+        TypeError, match=r"box_iou_matrix: expected `boxes1` to hold real box coordinates"
+    ):
+        LF.box_iou_matrix(b.bool(), b)
+    with pytest.raises(ValueError, match=r"iou: expected `boxes2` of shape \(4,\) \(one box"):
+        LF.iou(torch.rand(4), torch.rand(5))

@@ -27,22 +27,80 @@ are the signed differences ``x2 − x1`` and ``y2 − y1`` (as in torchvision), 
 Every value and gradient is finite for finite boxes. ``N = 0`` gives ``0.0`` connected to the
 graph for ``"mean"`` and ``"sum"``, and an empty ``(0,)`` tensor for ``"none"``. Half-precision
 boxes are computed in float32 (areas overflow fp16 quickly) and the result cast back.
+
+**Inputs**: besides ``(N, 4)`` floating boxes, every loss accepts a single box ``(4,)`` on both
+sides (then ``"none"`` gives a 0-d tensor) and integer boxes, which are computed in float32
+(float64 for int64 coordinates beyond 2²⁴ would need the caller's cast). Boolean and complex
+boxes are refused. :func:`box_iou_matrix` gives the pairwise ``(N, M)`` IoU, GIoU, DIoU or CIoU
+of two sets of boxes (the similarities, ``1 −`` the losses).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from losskit._checks import check_floating, check_number, check_same_shape, check_shape
+from losskit._checks import (
+    check_choice,
+    check_floating,
+    check_number,
+    check_same_shape,
+    check_shape,
+    check_tensor,
+    fail,
+)
 from losskit._reduce import Reduction, check_reduction, compute_dtype, reduce
 from losskit.registry import register
 
-__all__ = ["CIoULoss", "DIoULoss", "GIoULoss", "IoULoss", "ciou", "diou", "giou", "iou"]
+__all__ = [
+    "BOX_IOU_KINDS",
+    "CIoULoss",
+    "DIoULoss",
+    "GIoULoss",
+    "IoULoss",
+    "box_iou_matrix",
+    "ciou",
+    "diou",
+    "giou",
+    "iou",
+]
 
 EPS = 1e-7
+
+
+def _as_float_boxes(fn: str, arg: str, boxes: object) -> Tensor:
+    """Integer boxes in float32; bool and complex boxes refused; floats unchanged."""
+    t = check_tensor(fn, arg, boxes)
+    if t.dtype == torch.bool or t.is_complex():
+        fail(fn, arg, "to hold real box coordinates", f"dtype {t.dtype}", kind=TypeError)
+    return t if t.is_floating_point() else t.to(torch.float32)
+
+
+BoxLoss = Callable[..., Tensor]
+
+
+def _box_inputs(loss: BoxLoss) -> BoxLoss:
+    """Let a paired box loss take a single ``(4,)`` box per side and integer coordinates."""
+
+    @functools.wraps(loss)
+    def wrapper(boxes1: Tensor, boxes2: Tensor, **kwargs: object) -> Tensor:
+        fn = loss.__name__
+        b1 = _as_float_boxes(fn, "boxes1", boxes1)
+        b2 = _as_float_boxes(fn, "boxes2", boxes2)
+        single = b1.dim() == 1 and b2.dim() == 1
+        if single:
+            check_shape(fn, "boxes1", b1, (4,), "(one box as x1, y1, x2, y2)")
+            check_shape(fn, "boxes2", b2, (4,), "(one box as x1, y1, x2, y2)")
+            b1, b2 = b1.unsqueeze(0), b2.unsqueeze(0)
+        out = loss(b1, b2, **kwargs)
+        return out.squeeze(0) if single and out.dim() == 1 else out
+
+    return wrapper
 
 
 class _Pair:
@@ -107,6 +165,7 @@ def _aspect_angle(w: Tensor, h: Tensor) -> Tensor:
     return torch.atan2(w, torch.where(point, torch.ones_like(h), h))
 
 
+@_box_inputs
 def iou(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = EPS, reduction: Reduction = "mean"
 ) -> Tensor:
@@ -143,6 +202,7 @@ def iou(
     return pair.finish("iou", 1 - pair.iou, reduction)
 
 
+@_box_inputs
 def giou(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = EPS, reduction: Reduction = "mean"
 ) -> Tensor:
@@ -179,6 +239,7 @@ def giou(
     return pair.finish("giou", 1 - pair.iou + pair.enclosing_penalty(), reduction)
 
 
+@_box_inputs
 def diou(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = EPS, reduction: Reduction = "mean"
 ) -> Tensor:
@@ -215,6 +276,7 @@ def diou(
     return pair.finish("diou", 1 - pair.iou + pair.centre_penalty(), reduction)
 
 
+@_box_inputs
 def ciou(
     boxes1: Tensor, boxes2: Tensor, *, eps: float = EPS, reduction: Reduction = "mean"
 ) -> Tensor:
@@ -256,6 +318,58 @@ def ciou(
     pair = _Pair("ciou", boxes1, boxes2, eps, reduction)
     loss = 1 - pair.iou + pair.centre_penalty() + pair.aspect_penalty()
     return pair.finish("ciou", loss, reduction)
+
+
+BoxIoUKind = Literal["iou", "giou", "diou", "ciou"]
+BOX_IOU_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou")
+
+
+def box_iou_matrix(
+    boxes1: Tensor, boxes2: Tensor, kind: BoxIoUKind = "iou", *, eps: float = EPS
+) -> Tensor:
+    """Pairwise IoU (or GIoU, DIoU, CIoU) of every box of one set with every box of another.
+
+    Entry ``(i, j)`` is ``1 − loss(boxes1[i], boxes2[j])`` for the loss named by ``kind``
+    (:func:`iou`, :func:`giou`, :func:`diou`, :func:`ciou`), so the formulas, ``eps`` and the
+    degenerate-box conventions are those of the module docstring — torchvision's ``box_iou``,
+    ``generalized_box_iou``, ``distance_box_iou`` and ``complete_box_iou`` up to ``eps``.
+    Differentiable; memory ``O(N·M)``.
+
+    Args:
+        boxes1 (Tensor[N, 4]): boxes ``(x1, y1, x2, y2)``, float or integer.
+        boxes2 (Tensor[M, 4]): boxes, float or integer.
+        kind: ``"iou"``, ``"giou"``, ``"diou"`` or ``"ciou"``.
+        eps: added to the denominators (>= 0).
+
+    Returns:
+        Tensor: ``(N, M)``, in the boxes' (promoted) dtype, float32 for integer boxes.
+
+    Raises:
+        TypeError: bool or complex boxes.
+        ValueError: boxes not ``(*, 4)``, an unknown ``kind``, negative ``eps``.
+
+    Reference:
+        Rezatofighi et al., "Generalized Intersection over Union", CVPR 2019; Zheng et al.,
+        "Distance-IoU Loss", AAAI 2020.
+
+    Example:
+        >>> import torch
+        >>> a = torch.tensor([[0, 0, 2, 2], [0, 0, 1, 1]])
+        >>> box_iou_matrix(a, torch.tensor([[0, 0, 2, 2]]))
+        tensor([[1.0000],
+                [0.2500]])
+    """
+    fn = "box_iou_matrix"
+    check_choice(fn, "kind", kind, BOX_IOU_KINDS)
+    b1 = _as_float_boxes(fn, "boxes1", boxes1)
+    b2 = _as_float_boxes(fn, "boxes2", boxes2)
+    check_shape(fn, "boxes1", b1, (None, 4), "(N boxes as x1, y1, x2, y2)")
+    check_shape(fn, "boxes2", b2, (None, 4), "(M boxes as x1, y1, x2, y2)")
+    n, m = b1.shape[0], b2.shape[0]
+    loss = {"iou": iou, "giou": giou, "diou": diou, "ciou": ciou}[kind]
+    rows = b1.unsqueeze(1).expand(n, m, 4).reshape(n * m, 4)
+    cols = b2.unsqueeze(0).expand(n, m, 4).reshape(n * m, 4)
+    return (1 - loss(rows, cols, eps=eps, reduction="none")).view(n, m)
 
 
 class _BoxLoss(nn.Module):
