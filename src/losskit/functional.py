@@ -17,5 +17,6 @@ from losskit.losses.metric.pairs import *  # noqa: F403
 from losskit.losses.metric.proxies import *  # noqa: F403
 from losskit.losses.regression import *  # noqa: F403
 from losskit.losses.segmentation import *  # noqa: F403
+from losskit.losses.segmentation_overlap import *  # noqa: F403
 from losskit.losses.self_supervised import *  # noqa: F403
 from losskit.losses.weighting import *  # noqa: F403

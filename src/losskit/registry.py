@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ FAMILIES: tuple[str, ...] = (
     "losskit.losses.metric.contrastive",
     "losskit.losses.metric.proxies",
     "losskit.losses.segmentation",
+    "losskit.losses.segmentation_overlap",
     "losskit.losses.detection",
     "losskit.losses.generative",
     "losskit.losses.language",
@@ -75,7 +77,10 @@ def register(
             )
         if key in _REGISTRY and _REGISTRY[key].cls is not cls:
             raise ValueError(f"register: expected a new loss name, got {key!r} registered twice")
-        family = cls.__module__.removeprefix("losskit.losses.").split(".")[0]
+        # A module may name its family (``FAMILY = "segmentation"``); else its module name.
+        module = sys.modules.get(cls.__module__)
+        default = cls.__module__.removeprefix("losskit.losses.").split(".")[0]
+        family = getattr(module, "FAMILY", default)
         _REGISTRY[key] = LossSpec(name=key, cls=cls, function=function, family=family)
         return cls
 

@@ -243,14 +243,30 @@ def _finish(fn: str, loss: Tensor, o: _Overlap, reduction: str, dtype: torch.dty
     return reduce(loss * o.weight, reduction, fn=fn, denominator=o.weight.sum(), dtype=dtype)
 
 
-def _dice_complement(o: _Overlap, smooth: float) -> Tensor:
-    return 1.0 - _ratio(2.0 * o.inter + smooth, o.pred + o.true + smooth)
+def _smoothing(fn: str, smooth: float, smooth_nr: object, smooth_dr: object) -> tuple[float, float]:
+    """Numerator and denominator smoothing: ``smooth`` unless given separately."""
+    nr = smooth if smooth_nr is None else check_number(fn, "smooth_nr", smooth_nr, low=0.0)
+    dr = smooth if smooth_dr is None else check_number(fn, "smooth_dr", smooth_dr, low=0.0)
+    return nr, dr
 
 
-def _tversky_complement(o: _Overlap, alpha: float, beta: float, smooth: float) -> Tensor:
+def _dice_complement(
+    o: _Overlap, smooth: float, smooth_dr: float | None = None, jaccard: bool = False
+) -> Tensor:
+    """``1 − (2I + s_nr)/(P + G + s_dr)``; with ``jaccard`` the denominator is ``2(P + G − I)``."""
+    dr = smooth if smooth_dr is None else smooth_dr
+    total = o.pred + o.true
+    den = 2.0 * (total - o.inter) if jaccard else total
+    return 1.0 - _ratio(2.0 * o.inter + smooth, den + dr)
+
+
+def _tversky_complement(
+    o: _Overlap, alpha: float, beta: float, smooth: float, smooth_dr: float | None = None
+) -> Tensor:
+    dr = smooth if smooth_dr is None else smooth_dr
     false_pos = o.pred - o.inter  # Σ p·(1 − g)
     false_neg = o.true - o.inter  # Σ (1 − p)·g
-    return 1.0 - _ratio(o.inter + smooth, o.inter + alpha * false_pos + beta * false_neg + smooth)
+    return 1.0 - _ratio(o.inter + smooth, o.inter + alpha * false_pos + beta * false_neg + dr)
 
 
 def _cross_entropy(fn: str, m: _Maps, activation: str) -> Tensor:
@@ -284,12 +300,20 @@ def dice(
     weight: ClassWeight = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    jaccard: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
 ) -> Tensor:
     """Soft Dice loss on segmentation logits (binary, multi-label or multi-class; 2-D or 3-D).
 
     Formula, per sample and class (per class over the batch with ``batch=True``)::
 
-        L = 1 − (2·Σ p·g + smooth) / (Σ p + Σ g + smooth)        (Σ p², Σ g² with squared=True)
+        L = 1 − (2·Σ p·g + smooth_nr) / (Σ p + Σ g + smooth_dr)   (Σ p², Σ g² with squared=True)
+        L = 1 − (2·Σ p·g + smooth_nr) / (2·(Σ p + Σ g − Σ p·g) + smooth_dr)    (jaccard=True)
+
+    (``smooth_nr`` and ``smooth_dr`` default to ``smooth``; ``jaccard=True`` is MONAI's soft
+    Jaccard form, equal to ``1 − I/U`` without smoothing.) Soft (probability) targets are used as
+    they are.
 
     with ``p = softmax(logits)`` over the channels or ``sigmoid(logits)``, ``g`` the one-hot
     target. An empty prediction on an empty target gives 0 (also with ``smooth=0``). See the
@@ -308,6 +332,8 @@ def dice(
         weight (Tensor[C] | None): non-negative class weights.
         ignore_index: label (index targets) whose voxels are left out.
         reduction: ``"mean"`` (weighted mean over entries), ``"sum"`` or ``"none"``.
+        jaccard: use the Jaccard (IoU) denominator ``2·(P + G − I)``.
+        smooth_nr, smooth_dr: numerator / denominator smoothing (>= 0), ``smooth`` when None.
 
     Returns:
         Tensor: a scalar, or with ``"none"`` ``(N, C')`` (``(C',)`` with ``batch=True``), where
@@ -334,10 +360,11 @@ def dice(
     smooth_value, w = _check_options(
         fn, activation=activation, smooth=smooth, weight=weight, ignore_index=ignore_index
     )
+    nr, dr = _smoothing(fn, smooth_value, smooth_nr, smooth_dr)
     check_reduction(fn, reduction)
     m = _maps(fn, logits, target, activation, w, ignore_index)
     o = _overlap(m, include_background=include_background, squared=squared, batch=batch)
-    return _finish(fn, _dice_complement(o, smooth_value), o, reduction, logits.dtype)
+    return _finish(fn, _dice_complement(o, nr, dr, jaccard), o, reduction, logits.dtype)
 
 
 def _tversky_loss(
@@ -355,6 +382,8 @@ def _tversky_loss(
     weight: ClassWeight,
     ignore_index: int | None,
     reduction: str,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
 ) -> Tensor:
     """Tversky loss per entry, raised to ``gamma`` when given (focal Tversky), then reduced."""
     a, b = _check_tversky(fn, alpha, beta)
@@ -365,7 +394,8 @@ def _tversky_loss(
     check_reduction(fn, reduction)
     m = _maps(fn, logits, target, activation, w, ignore_index)
     o = _overlap(m, include_background=include_background, squared=False, batch=batch)
-    loss = _tversky_complement(o, a, b, smooth_value)
+    nr, dr = _smoothing(fn, smooth_value, smooth_nr, smooth_dr)
+    loss = _tversky_complement(o, a, b, nr, dr)
     if g is not None:
         # A perfect entry (1 − TI = 0) gives 0 with a zero gradient, also for gamma < 1.
         base = loss.clamp_min(0.0)
@@ -386,6 +416,8 @@ def tversky(
     weight: ClassWeight = None,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
 ) -> Tensor:
     """Tversky loss: Dice with separate weights for false positives (α) and false negatives (β).
 
@@ -403,8 +435,8 @@ def tversky(
         target (Tensor[N, *spatial] | Tensor[N, C, *spatial]): class indices or one-hot map.
         alpha: weight of false positives (>= 0).
         beta: weight of false negatives (>= 0); ``alpha + beta`` must be > 0.
-        activation, include_background, smooth, batch, weight, ignore_index, reduction: as in
-            :func:`dice`.
+        activation, include_background, smooth, batch, weight, ignore_index, reduction,
+            smooth_nr, smooth_dr: as in :func:`dice` (``α = β = 1`` is the Jaccard loss).
 
     Returns:
         Tensor: a scalar, or ``(N, C')`` / ``(C',)`` with ``reduction="none"``.
@@ -438,6 +470,8 @@ def tversky(
         weight=weight,
         ignore_index=ignore_index,
         reduction=reduction,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
     )
 
 
@@ -648,6 +682,9 @@ class DiceLoss(_SegmentationLoss):
         weight: ClassWeight = None,
         ignore_index: int | None = None,
         reduction: Reduction = "mean",
+        jaccard: bool = False,
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
     ) -> None:
         super().__init__(
             "DiceLoss",
@@ -660,9 +697,18 @@ class DiceLoss(_SegmentationLoss):
         )
         self.squared = squared
         self.reduction: Reduction = check_reduction("DiceLoss", reduction)
+        self.jaccard = jaccard
+        _smoothing("DiceLoss", self.smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = smooth_nr, smooth_dr
 
     def _extra(self) -> dict[str, Any]:
-        return {"squared": self.squared, "reduction": self.reduction}
+        return {
+            "squared": self.squared,
+            "reduction": self.reduction,
+            "jaccard": self.jaccard,
+            "smooth_nr": self.smooth_nr,
+            "smooth_dr": self.smooth_dr,
+        }
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return dice(logits, target, **self._options(), **self._extra())
@@ -684,6 +730,8 @@ class TverskyLoss(_SegmentationLoss):
         weight: ClassWeight = None,
         ignore_index: int | None = None,
         reduction: Reduction = "mean",
+        smooth_nr: float | None = None,
+        smooth_dr: float | None = None,
     ) -> None:
         super().__init__(
             "TverskyLoss",
@@ -696,9 +744,17 @@ class TverskyLoss(_SegmentationLoss):
         )
         self.alpha, self.beta = _check_tversky("TverskyLoss", alpha, beta)
         self.reduction: Reduction = check_reduction("TverskyLoss", reduction)
+        _smoothing("TverskyLoss", self.smooth, smooth_nr, smooth_dr)
+        self.smooth_nr, self.smooth_dr = smooth_nr, smooth_dr
 
     def _extra(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "beta": self.beta, "reduction": self.reduction}
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "reduction": self.reduction,
+            "smooth_nr": self.smooth_nr,
+            "smooth_dr": self.smooth_dr,
+        }
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return tversky(logits, target, **self._options(), **self._extra())
