@@ -544,6 +544,12 @@ def test_build_loss_and_repr():
         "tversky",
         "focal_tversky",
         "ce_dice",
+        "generalized_dice",
+        "dice_focal",
+        "jaccard",
+        "mcc",
+        "lovasz_softmax",
+        "lovasz_hinge",
     }
 
 
