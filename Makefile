@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test lint
+.PHONY: train test lint peers
 
 $(BIN)/losskit: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,5 +22,9 @@ lint: $(BIN)/losskit
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: lint
+# Peer loss files (timm, lightly) from their pinned wheels, for the reference tests.
+peers: $(BIN)/losskit
+	-$(BIN)/python -m tests.peers
+
+test: lint peers
 	$(BIN)/pytest -n 2 $(ARGS)

@@ -118,6 +118,21 @@ DECISION_TREE: tuple[Task, ...] = (
                 "classes, which keeps logits bounded, improves calibration and tolerates some "
                 "label noise; eps=0.1 is typical.",
             ),
+            Leaf(
+                "multi-label-imbalanced",
+                "multi-label with many more negative than positive labels",
+                ("asymmetric_loss", "binary_cross_entropy"),
+                "ASL focuses the negatives harder (gamma_neg=4) than the positives and drops easy "
+                "negatives below the probability margin `clip`; binary_cross_entropy takes "
+                "label_smoothing= (target y(1-eps) + eps/2).",
+            ),
+            Leaf(
+                "augmentation-consistency",
+                "robustness to corruptions with several augmented views (AugMix)",
+                ("jsd_cross_entropy",),
+                "CE on the clean view plus alpha times the Jensen-Shannon divergence between the "
+                "views' predictions, which makes them agree.",
+            ),
         ),
     ),
     Task(
@@ -155,6 +170,21 @@ DECISION_TREE: tuple[Task, ...] = (
                 "Squared error with over-predictions weighted by `over_penalty` (e.g. demand "
                 "forecasting where overstock costs more than a shortfall).",
             ),
+            Leaf(
+                "heavy-outliers",
+                "gross outliers (many, or very large)",
+                ("robust", "cauchy", "welsch", "charbonnier"),
+                "Barron's general robust loss: alpha=1 Charbonnier, 0 Cauchy, -2 Geman-McClure, "
+                "-inf Welsch; the smaller alpha, the less an outlier's gradient counts (it "
+                "vanishes for alpha < 0); `scale` sets where the quadratic bowl ends.",
+            ),
+            Leaf(
+                "intervals",
+                "prediction intervals or several quantiles of the target",
+                ("quantile",),
+                "The pinball loss max(tau*e, (tau-1)*e) per level tau is minimised by the "
+                "tau-quantile; predict (N, Q) quantiles at once.",
+            ),
         ),
     ),
     Task(
@@ -190,6 +220,28 @@ DECISION_TREE: tuple[Task, ...] = (
                 ("tversky",),
                 "Tversky index TP / (TP + alpha*FP + beta*FN) with beta > alpha (0.3/0.7) "
                 "penalises false negatives more; alpha = beta = 0.5 is Dice.",
+            ),
+            Leaf(
+                "rare-classes",
+                "classes of very different volumes (e.g. organs and lesions)",
+                ("generalized_dice", "dice_focal"),
+                "Generalized Dice weights each class by 1/volume^2 so small classes count as "
+                "much as large ones; dice_focal adds a focal voxel term to Dice.",
+            ),
+            Leaf(
+                "iou-metric",
+                "judged by mean IoU (Jaccard)",
+                ("lovasz_softmax", "lovasz_hinge", "jaccard"),
+                "The Lovasz losses are convex surrogates of the Jaccard loss (softmax for C "
+                "classes, hinge for binary maps); fine-tune with them after CE. jaccard is the "
+                "soft IoU.",
+            ),
+            Leaf(
+                "thin-structures",
+                "tiny or thin foreground on a large background (skin lesions, vessels)",
+                ("mcc",),
+                "The Matthews correlation also counts true negatives and stays informative when "
+                "the foreground is a small fraction of the image.",
             ),
         ),
     ),
@@ -259,6 +311,15 @@ DECISION_TREE: tuple[Task, ...] = (
                 "The other view is the positive, the rest of the batch the negatives; the "
                 "temperature sets how strongly hard negatives count; larger batches help.",
             ),
+            Leaf(
+                "non-contrastive",
+                "no labels, two views, no (or few) negatives",
+                ("barlow_twins", "vicreg", "negative_cosine", "dcl"),
+                "Barlow Twins decorrelates the features of the two views, VICReg adds variance "
+                "and covariance terms, negative_cosine is BYOL/SimSiam's stop-gradient "
+                "objective; dcl is InfoNCE without the positive in the denominator (small "
+                "batches). gather_distributed=True uses the global batch under DDP.",
+            ),
         ),
     ),
     Task(
@@ -287,6 +348,14 @@ DECISION_TREE: tuple[Task, ...] = (
                 ("perceptual", "mae"),
                 "Perceptual loss compares features of a pretrained network (structure, texture) "
                 "rather than pixels; add L1 for colour fidelity and a GAN loss for sharpness.",
+            ),
+            Leaf(
+                "structure",
+                "image restoration judged by structure (denoising, compression, MRI)",
+                ("ssim", "ms_ssim", "total_variation"),
+                "1 - SSIM compares local means, contrasts and structure (MS-SSIM over five "
+                "scales) and matches perception better than L2; total variation regularises "
+                "towards piecewise-smooth images.",
             ),
             Leaf(
                 "diffusion",
