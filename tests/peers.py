@@ -1,11 +1,12 @@
 """Reference loss implementations taken from peer libraries' wheels, for tests only.
 
-timm and lightly do not install beside this project's torch pin, but their loss files are plain
-PyTorch. :func:`load` downloads the pinned wheel once (``pip download --no-deps`` into
-``.peers/`` at the repository root, git-ignored), extracts only the files it needs under a
-private package root and imports the module from there. The package ``__init__`` files are
-replaced by empty ones so that nothing else of the library is imported. A test that needs a
-peer calls :func:`load` and is skipped when the wheel cannot be fetched (no network).
+timm, segmentation_models_pytorch and lightly are not installed beside this project's torch
+pin, but their loss files are plain PyTorch. :func:`load` downloads the pinned wheel once
+(``pip download --no-deps`` into ``.peers/`` at the repository root, git-ignored), extracts
+only the files it needs under a private package root and imports the module from there. The
+package ``__init__`` files are replaced by empty ones so that nothing else of the library is
+imported. A test that needs a peer calls :func:`load` and is skipped when the wheel cannot be
+fetched (no network).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ PINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "timm": (
         "timm==1.0.15",
         ("timm/loss/asymmetric_loss.py", "timm/loss/jsd.py", "timm/loss/cross_entropy.py"),
+    ),
+    "segmentation_models_pytorch": (
+        "segmentation_models_pytorch==0.5.0",
+        tuple(
+            f"segmentation_models_pytorch/losses/{name}.py"
+            for name in ("constants", "_functional", "lovasz", "jaccard", "mcc")
+        ),
     ),
     "lightly": (
         "lightly==1.5.20",

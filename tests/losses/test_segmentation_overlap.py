@@ -17,6 +17,7 @@ from torch.autograd import gradcheck
 
 import losskit
 import losskit.functional as LF
+from tests import peers
 
 
 def _case(n=2, c=3, shape=(4, 5), seed=0, soft=False):
@@ -176,7 +177,7 @@ def test_mcc_matches_the_formula():
 
 def _lovasz_reference(errors, fg):
     """The Lovász extension of Δ_J(M) = |M| / |fg ∪ M| by its definition over sorted prefixes."""
-    order = sorted(range(len(errors)), key=lambda i: -float(errors[i]))
+    order = sorted(range(len(errors)), key=lambda i: -float(errors[i].detach()))
     n_fg = float(fg.sum())
     total, previous, wrong_bg = errors.new_zeros(()), 0.0, 0
     for prefix, i in enumerate(order, start=1):
@@ -289,3 +290,48 @@ def test_errors():
         LF.lovasz_hinge(logits[:, 0], labels)
     with pytest.raises(TypeError, match=r"LovaszSoftmaxLoss: expected `per_image` to be a bool"):
         losskit.LovaszSoftmaxLoss(per_image=1)
+
+
+def _smp(module: str, cls: str):
+    return getattr(
+        peers.load("segmentation_models_pytorch", f"segmentation_models_pytorch.losses.{module}"),
+        cls,
+    )
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_lovasz_losses_match_smp(per_image):
+    lovasz = _smp("lovasz", "LovaszLoss")
+    logits, labels, _ = _case()
+    logits = logits.detach().float()  # smp's Lovász runs in float32 only (its weights are float)
+    ignored = labels.masked_fill(
+        torch.rand(labels.shape, generator=torch.Generator().manual_seed(5)) < 0.2, 255
+    )
+    peer = lovasz("multiclass", per_image=per_image, ignore_index=255)
+    _same(
+        lambda x: LF.lovasz_softmax(x, ignored, per_image=per_image, ignore_index=255),
+        lambda x: peer(x, ignored),
+        logits,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    binary = (labels > 0).long()
+    peer = lovasz("binary", per_image=per_image)
+    _same(
+        lambda x: LF.lovasz_hinge(x[:, :1], binary, per_image=per_image),
+        lambda x: peer(x[:, :1].contiguous(), binary.unsqueeze(1)),
+        logits,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_jaccard_and_mcc_match_smp():
+    logits, labels, _ = _case()
+    jac = _smp("jaccard", "JaccardLoss")("multiclass", smooth=0.3)
+    _same(lambda x: LF.jaccard(x, labels, smooth=0.3, batch=True), lambda x: jac(x, labels), logits)
+    binary = (labels > 0).double().unsqueeze(1)
+    mcc = _smp("mcc", "MCCLoss")()
+    _same(
+        lambda x: LF.mcc(x[:, :1], binary), lambda x: mcc(torch.sigmoid(x[:, :1]), binary), logits
+    )
