@@ -215,10 +215,11 @@ def test_list_losses_is_sorted_and_filters_by_family():
     assert names == sorted(names)
     assert set(losskit.list_losses("regression")) == {
         "mse", "mae", "huber", "smooth_l1", "log_cosh", "asymmetric_mse",
+        "robust", "charbonnier", "cauchy", "welsch", "quantile",
     }  # fmt: skip
     assert set(losskit.list_losses("classification")) == {
         "binary_cross_entropy", "cross_entropy", "label_smoothing_cross_entropy", "focal",
-        "binary_focal",
+        "binary_focal", "asymmetric_loss", "jsd_cross_entropy",
     }  # fmt: skip
     assert losskit.list_losses("no-such-family") == []
 
