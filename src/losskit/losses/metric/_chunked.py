@@ -15,6 +15,14 @@ is complete in itself; its positive term needs only the ``B`` target cosines. Th
 cross-entropy needs each sample's log-sum-exp over all classes first (a first pass with one GEMM
 per chunk), then the same gradient pass (4 GEMMs in all).
 
+Sharded proxies: the walk may hold only the block of classes ``[offset, offset + rows)`` of
+``C`` (the labels stay global; samples whose class lies elsewhere are negatives of every local
+proxy). Proxy-Anchor then returns this block's share of the loss (its proxies' terms, divided by
+the global ``C`` and ``|P⁺|``); the cross-entropy all-reduces each sample's log-sum-exp over the
+ranks and returns the share of the samples whose class lies here. The shares add up to the loss
+(:func:`losskit.distributed.sum_shares`), the gradients to each block's proxies are exact, and
+those to the embeddings add up over the ranks.
+
 The proxies are normalised inside the walk (``s = x̂·p / ‖p‖``, gradient
 ``∂s/∂p = (x̂ − s·p̂) / ‖p‖``), so neither ``P̂`` nor ``∂L/∂P̂`` is ever materialised; the only
 ``(C, D)`` buffer is ``∂L/∂P`` itself. GEMMs run in the autocast dtype when autocast is on
@@ -24,10 +32,13 @@ The proxies are normalised inside the walk (``s = x̂·p / ‖p‖``, gradient
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from losskit.distributed import all_gather, all_reduce_logsumexp, gather_shares, sum_shares
 
 __all__: list[str] = []
 
@@ -100,14 +111,23 @@ def focal_negative_exponent(
 
 
 def positive_term(
-    target_sim: Tensor, labels: Tensor, alpha: float, delta: float, gamma: float
+    target_sim: Tensor,
+    labels: Tensor,
+    alpha: float,
+    delta: float,
+    gamma: float,
+    num_positive: int | None = None,
 ) -> Tensor:
-    """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy."""
+    """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy.
+
+    ``num_positive`` overrides ``|P⁺|`` (the classes of a larger batch, of which these samples
+    hold some classes).
+    """
     classes, index = torch.unique(labels, return_inverse=True)
     members = index.unsqueeze(0) == torch.arange(classes.numel(), device=labels.device)[:, None]
     z = positive_exponent(target_sim, alpha, delta, gamma).unsqueeze(0)
     z = torch.where(members, z, torch.full_like(z, -torch.inf))
-    return log1p_sum_exp(z, 1).sum() / classes.numel()
+    return log1p_sum_exp(z, 1).sum() / (classes.numel() if num_positive is None else num_positive)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,22 +143,45 @@ def gemm_dtype(xn: Tensor, proxies: Tensor) -> torch.dtype:
     return dtype
 
 
+@dataclass(frozen=True)
+class Block:
+    """Classes ``[offset, offset + rows)`` of ``num_classes`` are the proxies' rows held here."""
+
+    offset: int
+    num_classes: int
+
+    def sharded(self, proxies: Tensor) -> bool:
+        return proxies.shape[0] < self.num_classes
+
+
 class _Walk:
     """Normalised embeddings, proxies and their inverse norms, walked ``chunk`` rows at a time.
 
     ``xn`` is in the compute dtype (float32 or wider), ``gemm`` the dtype of the GEMMs.
+    ``labels`` index the local rows (``label − offset``); ``own`` marks the samples whose class
+    is held here (all of them unless the proxies are sharded).
     """
 
     def __init__(
-        self, xn: Tensor, proxies: Tensor, labels: Tensor, chunk: int, gemm: torch.dtype
+        self,
+        xn: Tensor,
+        proxies: Tensor,
+        labels: Tensor,
+        chunk: int,
+        gemm: torch.dtype,
+        offset: int = 0,
     ) -> None:
         self.compute, self.gemm = xn.dtype, gemm
-        self.xn, self.proxies, self.labels, self.chunk = xn, proxies, labels, chunk
+        self.xn, self.proxies, self.chunk = xn, proxies, chunk
+        self.labels = labels - offset
+        self.own = (self.labels >= 0) & (self.labels < proxies.shape[0])
+        self.safe_labels = torch.where(self.own, self.labels, 0)
         self.xg = xn.to(self.gemm)
         norms = torch.linalg.vector_norm(proxies, dim=1, dtype=self.compute)
         self.inv_norm = 1.0 / norms.clamp_min(NORM_EPS)
-        # The targets' rows: p̂_y (B, D) and the target cosines s_y (B,).
-        self.target_hat = proxies[labels].to(self.compute) * self.inv_norm[labels, None]
+        # The targets' rows: p̂_y (B, D) and the target cosines s_y (B,) (row 0 where not own).
+        targets = self.safe_labels
+        self.target_hat = proxies[targets].to(self.compute) * self.inv_norm[targets, None]
         self.target_sim = (xn * self.target_hat).sum(dim=1)
 
     def blocks(self) -> Iterator[tuple[int, int, Tensor, Tensor]]:
@@ -178,11 +221,14 @@ class _Walk:
         block.addcmul_(rows.to(gp.dtype), coef.to(gp.dtype), value=-1.0)
 
     def add_target_grads(self, gx: Tensor, gp: Tensor, g_sim: Tensor) -> None:
-        """Add the gradients of a loss through the target cosines, given ``∂L/∂s_y`` (B,)."""
+        """Add the gradients of a loss through the target cosines, given ``∂L/∂s_y`` (B,).
+
+        ``g_sim`` must be 0 for the samples whose class is not held here.
+        """
         gx.add_(g_sim.unsqueeze(1) * self.target_hat)
         radial = self.xn - self.target_sim.unsqueeze(1) * self.target_hat
-        rows = g_sim.unsqueeze(1) * radial * self.inv_norm[self.labels, None]
-        gp.index_add_(0, self.labels, rows.to(gp.dtype))
+        rows = g_sim.unsqueeze(1) * radial * self.inv_norm[self.safe_labels, None]
+        gp.index_add_(0, self.safe_labels, rows.to(gp.dtype))
 
     def new_grads(self) -> tuple[Tensor, Tensor]:
         return torch.zeros_like(self.xn), torch.empty_like(self.proxies)
@@ -214,12 +260,13 @@ class _ProxyAnchor(torch.autograd.Function):
         pos_gamma: float,
         neg_gamma: float,
         chunk: int,
+        block: Block,
     ) -> Tensor:
         gemm = gemm_dtype(xn, proxies)
         with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
-            walk = _Walk(xn, proxies, labels, chunk, gemm)
+            walk = _Walk(xn, proxies, labels, chunk, gemm, block.offset)
             gx, gp = walk.new_grads()
-            inv_classes = 1.0 / proxies.shape[0]
+            inv_classes = 1.0 / block.num_classes
             negative = xn.new_zeros(())
             for start, end, rows, raw in walk.blocks():
                 inv = walk.inv_norm[start:end]
@@ -248,7 +295,12 @@ class _ProxyAnchor(torch.autograd.Function):
                 walk.add_block_grads(gx, gp, start, end, rows, raw, g)
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
-                positive = positive_term(target_sim, labels, alpha, delta, pos_gamma)
+                own, count = walk.own, torch.unique(labels).numel()
+                if own.any():  # sharded: only the positive terms of the classes held here
+                    sim, own_labels = target_sim[own], labels[own]
+                    positive = positive_term(sim, own_labels, alpha, delta, pos_gamma, count)
+                else:
+                    positive = target_sim.sum() * 0.0
                 (g_target,) = torch.autograd.grad(positive, target_sim)
             walk.add_target_grads(gx, gp, g_target)
         ctx.save_for_backward(gx, gp)
@@ -257,7 +309,7 @@ class _ProxyAnchor(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         gx, gp = _scaled(ctx.saved_tensors, grad_output)
-        return gx, gp, None, None, None, None, None, None
+        return gx, gp, None, None, None, None, None, None, None
 
 
 def proxy_anchor_chunked(
@@ -269,9 +321,15 @@ def proxy_anchor_chunked(
     pos_gamma: float,
     neg_gamma: float,
     chunk: int,
+    block: Block | None = None,
 ) -> Tensor:
-    """(Focal) Proxy-Anchor of normalised ``xn (B, D)`` and raw ``proxies (C, D)``, chunked."""
-    return _ProxyAnchor.apply(xn, proxies, labels, alpha, delta, pos_gamma, neg_gamma, chunk)
+    """(Focal) Proxy-Anchor of normalised ``xn (B, D)`` and raw ``proxies (C, D)``, chunked.
+
+    With a ``block`` of sharded proxies: this block's share of the loss.
+    """
+    block = block or Block(0, proxies.shape[0])
+    args = (alpha, delta, pos_gamma, neg_gamma, chunk, block)
+    return _ProxyAnchor.apply(xn, proxies, labels, *args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,8 +337,9 @@ def proxy_anchor_chunked(
 # --------------------------------------------------------------------------------------------
 
 
-def _log_partition(walk: _Walk, scale: float) -> Tensor:
-    """Each sample's ``logsumexp_c(scale·s_c)`` (B,), accumulated online over the chunks."""
+def _log_partition(walk: _Walk, scale: float, sharded: bool) -> Tensor:
+    """Each sample's ``logsumexp_c(scale·s_c)`` (B,), accumulated online over the chunks (and
+    over the ranks' blocks when ``sharded``)."""
     running_max = torch.full_like(walk.target_sim, -torch.inf)
     total = torch.zeros_like(walk.target_sim)
     for start, end, _, raw in walk.blocks():
@@ -288,7 +347,8 @@ def _log_partition(walk: _Walk, scale: float) -> Tensor:
         new_max = torch.maximum(running_max, z.amax(dim=1))
         total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
         running_max = new_max
-    return running_max + torch.log(total)
+    lse = running_max + torch.log(total)
+    return all_reduce_logsumexp(lse) if sharded else lse
 
 
 def _cross_entropy_grads(
@@ -302,13 +362,14 @@ def _cross_entropy_grads(
         softmax = torch.addcmul(-lse.unsqueeze(1), raw, scale * inv).exp_()
         g = softmax.mul_(row_factor).mul_(inv)  # ∂/∂R = scale·w_i·softmax / ‖p‖
         walk.add_block_grads(gx, gp, start, end, rows, raw, g)
-    walk.add_target_grads(gx, gp, -scale * weight)
+    walk.add_target_grads(gx, gp, torch.where(walk.own, -scale * weight, 0.0))
     return gx, gp
 
 
 class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
     """Chunked ``lse_i − scale·s_{i,y_i}``; reduced with ``weight`` (gradients in forward) or
     per sample (``weight=None``: the gradient pass runs in backward with the incoming weights).
+    With sharded proxies, the terms of the samples whose class is held here (0 for the others).
     """
 
     @staticmethod
@@ -320,17 +381,18 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
         scale: float,
         chunk: int,
         weight: float | None,
+        block: Block,
     ) -> Tensor:
         gemm = gemm_dtype(xn, proxies)
         with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
-            walk = _Walk(xn, proxies, labels, chunk, gemm)
-            lse = _log_partition(walk, scale)
-            losses = lse - scale * walk.target_sim
+            walk = _Walk(xn, proxies, labels, chunk, gemm, block.offset)
+            lse = _log_partition(walk, scale, block.sharded(proxies))
+            losses = torch.where(walk.own, lse - scale * walk.target_sim, 0.0)
             if weight is not None:
                 weights = torch.full_like(lse, weight)
                 ctx.save_for_backward(*_cross_entropy_grads(walk, scale, lse, weights))
                 return (losses * weight).sum()
-        ctx.scale, ctx.chunk, ctx.gemm = scale, chunk, gemm
+        ctx.scale, ctx.chunk, ctx.gemm, ctx.offset = scale, chunk, gemm, block.offset
         ctx.save_for_backward(xn, proxies, labels, lse)
         return losses
 
@@ -341,14 +403,47 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
         else:
             xn, proxies, labels, lse = ctx.saved_tensors
             with torch.autocast(xn.device.type, enabled=False):
-                walk = _Walk(xn, proxies, labels, ctx.chunk, ctx.gemm)
+                walk = _Walk(xn, proxies, labels, ctx.chunk, ctx.gemm, ctx.offset)
                 gx, gp = _cross_entropy_grads(walk, ctx.scale, lse, grad_output.to(lse.dtype))
-        return gx, gp, None, None, None, None
+        return gx, gp, None, None, None, None, None
 
 
 def cosine_softmax_cross_entropy_chunked(
-    xn: Tensor, proxies: Tensor, labels: Tensor, scale: float, chunk: int, weight: float | None
+    xn: Tensor,
+    proxies: Tensor,
+    labels: Tensor,
+    scale: float,
+    chunk: int,
+    weight: float | None,
+    block: Block | None = None,
 ) -> Tensor:
     """Chunked cosine-softmax cross-entropy; ``weight`` reduces (``1/B`` mean, ``1`` sum) or,
-    as ``None``, keeps the per-sample losses ``(B,)``."""
-    return _CosineSoftmaxCrossEntropy.apply(xn, proxies, labels, scale, chunk, weight)
+    as ``None``, keeps the per-sample losses ``(B,)``. With a ``block`` of sharded proxies:
+    this block's share (see :class:`_CosineSoftmaxCrossEntropy`)."""
+    block = block or Block(0, proxies.shape[0])
+    return _CosineSoftmaxCrossEntropy.apply(xn, proxies, labels, scale, chunk, weight, block)
+
+
+# --------------------------------------------------------------------------------------------
+# The global batch (several processes)
+# --------------------------------------------------------------------------------------------
+
+
+def global_batch(
+    x: Tensor, labels: Tensor, gather: bool, block: Block | None
+) -> tuple[Tensor, Tensor]:
+    """The rows of every rank (``gather``), gathered for shares when the proxies are sharded.
+
+    Replicated proxies: every rank computes the whole loss, so the gathered rows get the
+    summed backward of :func:`losskit.distributed.all_gather`. Sharded proxies: each rank
+    computes its block's share, so the rows are gathered by
+    :func:`losskit.distributed.gather_shares`; pass the share to :func:`finish_shares`.
+    """
+    if block is not None:
+        return gather_shares(x), all_gather(labels)
+    return (all_gather(x), all_gather(labels)) if gather else (x, labels)
+
+
+def finish_shares(loss: Tensor, block: Block | None) -> Tensor:
+    """The loss from this block's share (the sum over the ranks), or ``loss`` unsharded."""
+    return loss if block is None else sum_shares(loss)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
+    check_bool,
     check_floating,
     check_ndim,
     check_number,
@@ -19,6 +20,7 @@ from losskit._checks import (
     check_shape,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit.distributed import all_gather
 from losskit.registry import register
 
 __all__ = ["InfoNCELoss", "NTXentLoss", "info_nce", "nt_xent"]
@@ -40,6 +42,7 @@ def info_nce(
     temperature: float = 0.07,
     *,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """InfoNCE: classify each query's positive key among negatives by cosine similarity.
 
@@ -57,6 +60,9 @@ def info_nce(
         negative_keys (Tensor[K, D] | Tensor[B, K, D], optional): negatives, see above.
         temperature: ``τ > 0``.
         reduction: ``"mean"`` (over queries), ``"sum"`` or ``"none"``.
+        gather_distributed: compute the loss of the global batch on every rank: the queries,
+            positive keys and negatives of every rank, in rank order (so the in-batch
+            negatives are the global batch's); a no-op without a process group.
 
     Returns:
         Tensor: the reduced loss, or ``Tensor[B]`` with ``"none"``; dtype of ``query``.
@@ -82,6 +88,9 @@ def info_nce(
     )
     t = _check_temperature(fn, temperature)
     check_reduction(fn, reduction)
+    if check_bool(fn, "gather_distributed", gather_distributed):
+        query, positive_key = all_gather(query), all_gather(positive_key)
+        negative_keys = None if negative_keys is None else all_gather(negative_keys)
     batch, dim = query.shape
     q, k = _unit(query), _unit(positive_key)
     if negative_keys is None:
@@ -101,7 +110,12 @@ def info_nce(
 
 
 def nt_xent(
-    z_i: Tensor, z_j: Tensor, temperature: float = 0.5, *, reduction: Reduction = "mean"
+    z_i: Tensor,
+    z_j: Tensor,
+    temperature: float = 0.5,
+    *,
+    reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """NT-Xent (SimCLR): each of 2N views must pick out its partner among the other 2N - 1.
 
@@ -114,6 +128,8 @@ def nt_xent(
         z_j (Tensor[N, D]): second views' embeddings, row ``n`` pairing with ``z_i[n]``.
         temperature: ``τ > 0``.
         reduction: ``"mean"`` (over the ``2N`` views), ``"sum"`` or ``"none"``.
+        gather_distributed: compute the loss of the global batch on every rank (``z_i`` and
+            ``z_j`` of every rank, in rank order); a no-op without a process group.
 
     Returns:
         Tensor: the reduced loss, or ``Tensor[2N]`` (``z_i``'s rows, then ``z_j``'s) with
@@ -138,6 +154,8 @@ def nt_xent(
     check_same_shape(fn, "z_j", check_floating(fn, "z_j", z_j), "z_i", z_i)
     t = _check_temperature(fn, temperature)
     check_reduction(fn, reduction)
+    if check_bool(fn, "gather_distributed", gather_distributed):
+        z_i, z_j = all_gather(z_i), all_gather(z_j)
     n = z_i.shape[0]
     z = _unit(torch.cat([z_i, z_j], dim=0))
     eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
@@ -154,6 +172,7 @@ class InfoNCELoss(nn.Module):
     Args:
         temperature: ``τ > 0``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        gather_distributed: the loss of the global batch (see the function).
 
     Example:
         >>> loss = InfoNCELoss(temperature=0.1)
@@ -162,8 +181,17 @@ class InfoNCELoss(nn.Module):
         True
     """
 
-    def __init__(self, *, temperature: float = 0.07, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.07,
+        reduction: Reduction = "mean",
+        gather_distributed: bool = False,
+    ) -> None:
         super().__init__()
+        self.gather_distributed = check_bool(
+            type(self).__name__, "gather_distributed", gather_distributed
+        )
         self.temperature = _check_temperature(type(self).__name__, temperature)
         self.reduction: Reduction = check_reduction(type(self).__name__, reduction)
 
@@ -171,11 +199,19 @@ class InfoNCELoss(nn.Module):
         self, query: Tensor, positive_key: Tensor, negative_keys: Tensor | None = None
     ) -> Tensor:
         return info_nce(
-            query, positive_key, negative_keys, self.temperature, reduction=self.reduction
+            query,
+            positive_key,
+            negative_keys,
+            self.temperature,
+            reduction=self.reduction,
+            gather_distributed=self.gather_distributed,
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+        return (
+            f"temperature={self.temperature}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
+        )
 
 
 @register(nt_xent)
@@ -185,6 +221,7 @@ class NTXentLoss(nn.Module):
     Args:
         temperature: ``τ > 0``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        gather_distributed: the loss of the global batch (see the function).
 
     Example:
         >>> loss = NTXentLoss(temperature=0.5)
@@ -193,13 +230,31 @@ class NTXentLoss(nn.Module):
         0.5944
     """
 
-    def __init__(self, *, temperature: float = 0.5, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.5,
+        reduction: Reduction = "mean",
+        gather_distributed: bool = False,
+    ) -> None:
         super().__init__()
+        self.gather_distributed = check_bool(
+            type(self).__name__, "gather_distributed", gather_distributed
+        )
         self.temperature = _check_temperature(type(self).__name__, temperature)
         self.reduction: Reduction = check_reduction(type(self).__name__, reduction)
 
     def forward(self, z_i: Tensor, z_j: Tensor) -> Tensor:
-        return nt_xent(z_i, z_j, self.temperature, reduction=self.reduction)
+        return nt_xent(
+            z_i,
+            z_j,
+            self.temperature,
+            reduction=self.reduction,
+            gather_distributed=self.gather_distributed,
+        )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+        return (
+            f"temperature={self.temperature}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
+        )

@@ -21,6 +21,7 @@ from losskit._checks import (
     check_tensor,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit.distributed import all_gather
 from losskit.losses.metric.distances import pairwise_euclidean
 from losskit.losses.metric.miners import (
     batch_all_triplets,
@@ -173,6 +174,7 @@ def online_triplet(
     squared: bool = False,
     normalize: bool = False,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Triplet loss with triplets mined online from a labelled batch (vectorised, no loops).
 
@@ -201,6 +203,9 @@ def online_triplet(
         squared: use squared Euclidean distances.
         normalize: L2-normalise the embeddings first.
         reduction: ``"mean"`` (as above), ``"sum"`` or ``"none"``.
+        gather_distributed: compute the loss of the global batch (every rank's rows, in rank
+            order) on every rank, see :mod:`losskit.distributed`; a no-op without a process
+            group.
 
     Returns:
         Tensor: the reduced loss, or the per-anchor / per-pair / per-triplet losses; dtype of
@@ -227,6 +232,8 @@ def online_triplet(
     check_bool(fn, "squared", squared)
     check_bool(fn, "normalize", normalize)
     check_reduction(fn, reduction)
+    if check_bool(fn, "gather_distributed", gather_distributed):
+        embeddings, labels = all_gather(embeddings), all_gather(labels)
 
     x = upcast(embeddings)
     if normalize:
@@ -336,6 +343,7 @@ class OnlineTripletLoss(nn.Module):
         squared: use squared Euclidean distances.
         normalize: L2-normalise the embeddings first.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        gather_distributed: the loss of the global batch (see :func:`online_triplet`).
 
     Example:
         >>> loss = OnlineTripletLoss(margin=0.5, mining="batch_all")
@@ -352,9 +360,11 @@ class OnlineTripletLoss(nn.Module):
         squared: bool = False,
         normalize: bool = False,
         reduction: Reduction = "mean",
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        self.gather_distributed = check_bool(name, "gather_distributed", gather_distributed)
         self.margin = _check_margin(name, margin)
         self.mining = check_choice(name, "mining", mining, MINING)
         self.squared = check_bool(name, "squared", squared)
@@ -370,10 +380,12 @@ class OnlineTripletLoss(nn.Module):
             squared=self.squared,
             normalize=self.normalize,
             reduction=self.reduction,
+            gather_distributed=self.gather_distributed,
         )
 
     def extra_repr(self) -> str:
         return (
             f"margin={self.margin}, mining={self.mining!r}, squared={self.squared}, "
-            f"normalize={self.normalize}, reduction={self.reduction!r}"
+            f"normalize={self.normalize}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
         )

@@ -14,6 +14,12 @@ in that it (1) computes the log-sum-exps in float32 for half-precision inputs wh
 in the embeddings' dtype, (2) never casts the proxies in place (PML converts its proxies to the
 embeddings' dtype at each call), (3) offers no miner weights (``indices_tuple``) nor weight
 regularisers, and (4) rejects out-of-range labels with a clear error.
+
+Several processes: ``gather_distributed=True`` computes the loss of the global batch (every
+rank's rows) on every rank, with gradients that give, under ``DistributedDataParallel``, the
+step of one process on the whole batch. The modules' ``shard_proxies=True`` keeps on each rank
+only its block of classes (:func:`losskit.distributed.shard_range`); each rank walks its block
+and the shares are added (:mod:`._chunked`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
+    check_bool,
     check_choice,
     check_floating,
     check_int,
@@ -36,9 +43,21 @@ from losskit._checks import (
     shape_str,
 )
 from losskit._reduce import Reduction, check_reduction, compute_dtype
+from losskit.distributed import (
+    all_gather,
+    best_over_ranks,
+    broadcast_,
+    local_rows,
+    rank,
+    shard_range,
+    world_size,
+)
 from losskit.losses.metric._chunked import (
+    Block,
     auto_chunk_size,
     cosine_softmax_cross_entropy_chunked,
+    finish_shares,
+    global_batch,
     log1p_sum_exp,
     positive_term,
     proxy_anchor_chunked,
@@ -213,6 +232,13 @@ def nearest_proxy(
     if logits is not None:
         check_floating(fn, "logits", logits)
         check_shape(fn, "logits", logits, (x.shape[0], p.shape[0]), "matching (B, C)")
+    return _best_proxy(x, p, logits, lam, step)[1]
+
+
+def _best_proxy(
+    x: Tensor, p: Tensor, logits: Tensor | None, lam: float, step: int
+) -> tuple[Tensor, Tensor]:
+    """The best score of each row of ``x`` over the proxies ``p`` and its index, chunked."""
     dtype = compute_dtype(torch.promote_types(x.dtype, p.dtype))
     with torch.no_grad():
         xn = F.normalize(x.to(dtype), dim=1)
@@ -226,7 +252,7 @@ def nearest_proxy(
             better = value > best
             best = torch.where(better, value, best)
             index = torch.where(better, arg + start, index)
-    return index
+    return best, index
 
 
 def _proxy_anchor_impl(
@@ -239,13 +265,18 @@ def _proxy_anchor_impl(
     pos_gamma: float,
     neg_gamma: float,
     chunk_size: int | None,
+    gather_distributed: bool,
+    block: Block | None = None,
 ) -> Tensor:
-    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
+    x, y, p = _check_inputs(
+        fn, embeddings, labels, proxies, None if block is None else block.num_classes
+    )
     a, d = _check_margins(fn, alpha, delta)
     gp, gn = _check_gammas(fn, pos_gamma, neg_gamma)
-    chunk = _check_chunk_size(fn, chunk_size, x, p)
-    loss = proxy_anchor_chunked(_normalized(x, p), p, y, a, d, gp, gn, chunk)
-    return loss.to(x.dtype)
+    xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), block)
+    chunk = _check_chunk_size(fn, chunk_size, xs, p)
+    loss = proxy_anchor_chunked(_normalized(xs, p), p, ys, a, d, gp, gn, chunk, block)
+    return finish_shares(loss, block).to(x.dtype)
 
 
 def proxy_anchor(
@@ -256,6 +287,7 @@ def proxy_anchor(
     delta: float = 0.1,
     *,
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Proxy-Anchor loss: each proxy pulls its class's samples and pushes all others away.
 
@@ -286,6 +318,9 @@ def proxy_anchor(
         alpha (float): scale ``α > 0``.
         delta (float): margin ``δ``.
         chunk_size (int, optional): proxies per chunk (default: automatic, see above).
+        gather_distributed (bool): compute the loss of the global batch, all ranks' rows in
+            rank order, on every rank (see :mod:`losskit.distributed`); a no-op without a
+            process group.
 
     Returns:
         Tensor: the scalar loss, in the embeddings' dtype.
@@ -303,7 +338,16 @@ def proxy_anchor(
         torch.Size([])
     """
     return _proxy_anchor_impl(
-        "proxy_anchor", embeddings, labels, proxies, alpha, delta, 0.0, 0.0, chunk_size
+        "proxy_anchor",
+        embeddings,
+        labels,
+        proxies,
+        alpha,
+        delta,
+        0.0,
+        0.0,
+        chunk_size,
+        gather_distributed,
     )
 
 
@@ -317,6 +361,7 @@ def focal_proxy_anchor(
     neg_gamma: float = 2.0,
     *,
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Focal-style Proxy-Anchor loss: Proxy-Anchor with hard examples weighted up.
 
@@ -339,6 +384,9 @@ def focal_proxy_anchor(
         neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
         chunk_size (int, optional): proxies per chunk (default: automatic, as for
             :func:`proxy_anchor`, computed the same chunked, exact way).
+        gather_distributed (bool): compute the loss of the global batch, all ranks' rows in
+            rank order, on every rank (see :mod:`losskit.distributed`); a no-op without a
+            process group.
 
     Returns:
         Tensor: the scalar loss, in the embeddings' dtype.
@@ -367,6 +415,7 @@ def focal_proxy_anchor(
         pos_gamma,
         neg_gamma,
         chunk_size,
+        gather_distributed,
     )
 
 
@@ -378,6 +427,7 @@ def cosine_softmax_cross_entropy(
     *,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Normalised-softmax cross-entropy: softmax over scaled cosines to one proxy per class.
 
@@ -394,6 +444,9 @@ def cosine_softmax_cross_entropy(
         scale (float): ``σ > 0``, the inverse temperature of the softmax.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): compute the loss of the global batch, all ranks' rows in
+            rank order, on every rank (see :mod:`losskit.distributed`); a no-op without a
+            process group.
 
     Returns:
         Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
@@ -413,14 +466,34 @@ def cosine_softmax_cross_entropy(
         >>> cosine_softmax_cross_entropy(x, y, p, scale=16.0).shape
         torch.Size([])
     """
+    return _cosine_softmax_cross_entropy_impl(
+        embeddings, labels, proxies, scale, reduction, chunk_size, gather_distributed
+    )
+
+
+def _cosine_softmax_cross_entropy_impl(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    scale: float,
+    reduction: Reduction,
+    chunk_size: int | None,
+    gather_distributed: bool,
+    block: Block | None = None,
+) -> Tensor:
     fn = "cosine_softmax_cross_entropy"
-    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
+    x, y, p = _check_inputs(
+        fn, embeddings, labels, proxies, None if block is None else block.num_classes
+    )
     sigma = check_number(fn, "scale", scale, low=0.0, low_open=True)
     mode = check_reduction(fn, reduction)
-    chunk = _check_chunk_size(fn, chunk_size, x, p)
-    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
-    loss = cosine_softmax_cross_entropy_chunked(_normalized(x, p), p, y, sigma, chunk, weight)
-    return loss.to(x.dtype)
+    xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), block)
+    chunk = _check_chunk_size(fn, chunk_size, xs, p)
+    weight = {"mean": 1.0 / xs.shape[0], "sum": 1.0, "none": None}[mode]
+    loss = cosine_softmax_cross_entropy_chunked(
+        _normalized(xs, p), p, ys, sigma, chunk, weight, block
+    )
+    return finish_shares(loss, block).to(x.dtype)
 
 
 def _pool(sim: Tensor, proxies_per_class: int, pooling: str, temperature: float) -> Tensor:
@@ -441,6 +514,7 @@ def multi_proxy_anchor(
     proxies_per_class: int = 3,
     pooling: Pooling = "softmax",
     temperature: float = 0.1,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Proxy-Anchor loss with several proxies per class, pooled into one similarity per class.
 
@@ -462,6 +536,9 @@ def multi_proxy_anchor(
         proxies_per_class (int): ``K ≥ 1``.
         pooling (str): ``"softmax"`` or ``"max"``.
         temperature (float): ``τ > 0`` of the softmax pooling.
+        gather_distributed (bool): compute the loss of the global batch, all ranks' rows in
+            rank order, on every rank (see :mod:`losskit.distributed`); a no-op without a
+            process group.
 
     Returns:
         Tensor: the scalar loss, in the embeddings' dtype.
@@ -489,8 +566,9 @@ def multi_proxy_anchor(
     if p.shape[0] % k:
         fail(fn, "proxies", f"to have a multiple of proxies_per_class={k} rows", shape_str(p.shape))
     x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // k)
-    sim = _pool(_cosine(x, p), k, mode, tau)
-    return _anchor_from_similarity(sim, y, a, d).to(x.dtype)
+    xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), None)
+    sim = _pool(_cosine(xs, p), k, mode, tau)
+    return _anchor_from_similarity(sim, ys, a, d).to(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,18 +584,91 @@ class _ProxyModule(nn.Module):
     """Owns validated ``num_classes``, ``embedding_dim`` and the learnable ``proxies``.
 
     The proxies ``(num_classes · proxies_per_class, D)`` are drawn as in the paper's code:
-    ``kaiming_normal_(mode="fan_out")``.
+    ``kaiming_normal_(mode="fan_out")``. Under a process group (created before the loss):
+
+    - ``gather_distributed=True``: the proxies are broadcast from rank 0, so that every rank
+      starts from the same ones; each rank then computes the same loss of the global batch and
+      the same proxy gradients, so they stay identical without any reduction (wrap only the
+      model in ``DistributedDataParallel``, not the loss).
+    - ``shard_proxies=True`` as well: rank ``r`` holds only the classes ``self.block`` =
+      :func:`losskit.distributed.shard_range` ``(num_classes)`` and ``self.proxies`` is that
+      block, drawn with the same scale from a stream of its own per rank.
     """
 
-    def __init__(self, num_classes: int, embedding_dim: int, proxies_per_class: int = 1) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        proxies_per_class: int = 1,
+        *,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
+    ) -> None:
         super().__init__()
         fn = type(self).__name__
         self.num_classes = check_int(fn, "num_classes", num_classes, low=1)
         self.embedding_dim = check_int(fn, "embedding_dim", embedding_dim, low=1)
         self.proxies_per_class = check_int(fn, "proxies_per_class", proxies_per_class, low=1)
-        proxies = torch.empty(self.num_classes * self.proxies_per_class, self.embedding_dim)
-        nn.init.kaiming_normal_(proxies, mode="fan_out")
+        self.gather_distributed = check_bool(fn, "gather_distributed", gather_distributed)
+        self.shard_proxies = check_bool(fn, "shard_proxies", shard_proxies)
+        if shard_proxies and not gather_distributed:
+            fail(fn, "shard_proxies", "together with gather_distributed=True", "False")
+        rows = self.num_classes * self.proxies_per_class
+        self.block: Block | None = None
+        if shard_proxies and world_size() > 1:
+            classes = self._shard(fn)
+            self.block = Block(classes.start, self.num_classes)
+            # The scale of kaiming_normal_(mode="fan_out") on the whole (C, D).
+            generator = torch.Generator().manual_seed(torch.initial_seed() + rank())
+            proxies = torch.empty(len(classes), self.embedding_dim)
+            proxies.normal_(0.0, (2.0 / rows) ** 0.5, generator=generator)
+        else:
+            proxies = torch.empty(rows, self.embedding_dim)
+            nn.init.kaiming_normal_(proxies, mode="fan_out")
+            if gather_distributed:
+                broadcast_(proxies)
         self.proxies = nn.Parameter(proxies)
+
+    def _shard(self, fn: str) -> range:
+        """This rank's classes; each rank must hold some (checked alike on every rank)."""
+        w = world_size()
+        if not shard_range(self.num_classes, rank_=w - 1):
+            fail(
+                fn,
+                "num_classes",
+                f"> {(w - 1) * -(-self.num_classes // w)} so that each of the {w} ranks holds "
+                "some classes with shard_proxies=True",
+                self.num_classes,
+            )
+        return shard_range(self.num_classes)
+
+    def nearest_proxy(
+        self, features: Tensor, logits: Tensor | None = None, logits_weight: float = 0.5
+    ) -> Tensor:
+        """Predicted classes of ``features``: :func:`nearest_proxy` over all the classes.
+
+        With sharded proxies every rank must call it (with its own features, any number of
+        rows): the features are gathered, each rank scores its block and the best class over
+        the ranks is returned for this rank's rows. ``logits (B, C)`` cover all the classes.
+        """
+        fn = f"{type(self).__name__}.nearest_proxy"
+        x, p = _check_features(fn, features, self.proxies, "features")
+        lam = check_number(fn, "logits_weight", logits_weight, low=0.0, high=1.0)
+        if logits is not None:
+            check_floating(fn, "logits", logits)
+            check_shape(fn, "logits", logits, (x.shape[0], self.num_classes), "matching (B, C)")
+        if self.block is None:
+            step = _check_chunk_size(fn, getattr(self, "chunk_size", None), x, p)
+            return _best_proxy(x, p, logits, lam, step)[1] // self.proxies_per_class
+        xs = all_gather(x)
+        classes = slice(self.block.offset, self.block.offset + p.shape[0])
+        ls = None if logits is None else all_gather(logits)[:, classes]
+        step = _check_chunk_size(fn, getattr(self, "chunk_size", None), xs, p)
+        best, index = _best_proxy(xs, p, ls, lam, step)
+        return best_over_ranks(best, index + self.block.offset)[1][local_rows(x)]
+
+    def _distributed_repr(self) -> str:
+        return f", gather_distributed={self.gather_distributed}, shard_proxies={self.shard_proxies}"
 
 
 @register(proxy_anchor)
@@ -530,6 +681,9 @@ class ProxyAnchorLoss(_ProxyModule):
         alpha (float): scale ``α > 0``.
         delta (float): margin ``δ``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see :class:`_ProxyModule`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = ProxyAnchorLoss(10, 8)
@@ -545,21 +699,39 @@ class ProxyAnchorLoss(_ProxyModule):
         alpha: float = 32.0,
         delta: float = 0.1,
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
-        super().__init__(num_classes, embedding_dim)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
+        )
         fn = type(self).__name__
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return proxy_anchor(
-            embeddings, labels, self.proxies, self.alpha, self.delta, chunk_size=self.chunk_size
+        return _proxy_anchor_impl(
+            "proxy_anchor",
+            embeddings,
+            labels,
+            self.proxies,
+            self.alpha,
+            self.delta,
+            0.0,
+            0.0,
+            self.chunk_size,
+            self.gather_distributed,
+            self.block,
         )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"alpha={self.alpha}, delta={self.delta}, chunk_size={self.chunk_size}"
+            + self._distributed_repr()
         )
 
 
@@ -576,6 +748,9 @@ class FocalStyleProxyAnchorLoss(_ProxyModule):
         pos_gamma (float): focusing exponent ``γ⁺ ≥ 0`` of the positive terms.
         neg_gamma (float): focusing exponent ``γ⁻ ≥ 0`` of the negative terms.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see :class:`_ProxyModule`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = FocalStyleProxyAnchorLoss(10, 8)
@@ -593,15 +768,23 @@ class FocalStyleProxyAnchorLoss(_ProxyModule):
         pos_gamma: float = 2.0,
         neg_gamma: float = 2.0,
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
-        super().__init__(num_classes, embedding_dim)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
+        )
         fn = type(self).__name__
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.pos_gamma, self.neg_gamma = _check_gammas(fn, pos_gamma, neg_gamma)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return focal_proxy_anchor(
+        return _proxy_anchor_impl(
+            "focal_proxy_anchor",
             embeddings,
             labels,
             self.proxies,
@@ -609,14 +792,16 @@ class FocalStyleProxyAnchorLoss(_ProxyModule):
             self.delta,
             self.pos_gamma,
             self.neg_gamma,
-            chunk_size=self.chunk_size,
+            self.chunk_size,
+            self.gather_distributed,
+            self.block,
         )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"alpha={self.alpha}, delta={self.delta}, pos_gamma={self.pos_gamma}, "
-            f"neg_gamma={self.neg_gamma}, chunk_size={self.chunk_size}"
+            f"neg_gamma={self.neg_gamma}, chunk_size={self.chunk_size}" + self._distributed_repr()
         )
 
 
@@ -635,6 +820,7 @@ class MultiProxyAnchorLoss(_ProxyModule):
         delta (float): margin ``δ``.
         pooling (str): ``"softmax"`` or ``"max"``.
         temperature (float): ``τ > 0`` of the softmax pooling.
+        gather_distributed (bool): the loss of the global batch (see :class:`_ProxyModule`).
 
     Example:
         >>> loss = MultiProxyAnchorLoss(10, 8, proxies_per_class=2)
@@ -652,8 +838,11 @@ class MultiProxyAnchorLoss(_ProxyModule):
         delta: float = 0.1,
         pooling: Pooling = "softmax",
         temperature: float = 0.1,
+        gather_distributed: bool = False,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, proxies_per_class)
+        super().__init__(
+            num_classes, embedding_dim, proxies_per_class, gather_distributed=gather_distributed
+        )
         fn = type(self).__name__
         self.alpha, self.delta = _check_margins(fn, alpha, delta)
         self.pooling: Pooling = check_choice(fn, "pooling", pooling, POOLINGS)  # type: ignore[assignment]
@@ -669,13 +858,15 @@ class MultiProxyAnchorLoss(_ProxyModule):
             proxies_per_class=self.proxies_per_class,
             pooling=self.pooling,
             temperature=self.temperature,
+            gather_distributed=self.gather_distributed,
         )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"proxies_per_class={self.proxies_per_class}, alpha={self.alpha}, "
-            f"delta={self.delta}, pooling={self.pooling!r}, temperature={self.temperature}"
+            f"delta={self.delta}, pooling={self.pooling!r}, temperature={self.temperature}, "
+            f"gather_distributed={self.gather_distributed}"
         )
 
 
@@ -690,6 +881,9 @@ class CosineSoftmaxCrossEntropyLoss(_ProxyModule):
         scale (float): ``σ > 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see :class:`_ProxyModule`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = CosineSoftmaxCrossEntropyLoss(10, 8, scale=16.0)
@@ -705,25 +899,35 @@ class CosineSoftmaxCrossEntropyLoss(_ProxyModule):
         scale: float = 16.0,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
-        super().__init__(num_classes, embedding_dim)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
+        )
         fn = type(self).__name__
         self.scale = check_number(fn, "scale", scale, low=0.0, low_open=True)
         self.reduction: Reduction = check_reduction(fn, reduction)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return cosine_softmax_cross_entropy(
+        return _cosine_softmax_cross_entropy_impl(
             embeddings,
             labels,
             self.proxies,
             self.scale,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
+            self.reduction,
+            self.chunk_size,
+            self.gather_distributed,
+            self.block,
         )
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}, "
             f"scale={self.scale}, reduction={self.reduction!r}, chunk_size={self.chunk_size}"
+            + self._distributed_repr()
         )

@@ -1,0 +1,229 @@
+"""Checks run inside a 2-process gloo group spawned by ``tests/test_distributed.py``.
+
+Each rank runs every check and records ``name -> None | error message`` in a JSON file.
+References are computed in the same process without any gathering, on the concatenated batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import traceback
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+import losskit
+from losskit import distributed as D
+from losskit.functional import nearest_proxy
+
+F64 = torch.float64
+ROWS = (3, 5)  # uneven rows per rank
+CLASSES = 7  # not divisible by the world size
+
+
+def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    n = sum(ROWS)
+    return (
+        torch.randn(n, 6, generator=g, dtype=F64),
+        torch.randn(n, 6, generator=g, dtype=F64),
+        torch.tensor([0, 1, 2, 0, 1, 3, 6, 2]),
+    )
+
+
+def _mine(t: torch.Tensor) -> torch.Tensor:
+    start = sum(ROWS[: D.rank()])
+    return t[start : start + ROWS[D.rank()]]
+
+
+def check_all_gather() -> None:
+    g = torch.Generator().manual_seed(1)
+    full = torch.randn(sum(ROWS), 4, generator=g, dtype=F64)
+    weights = torch.randn(D.world_size(), 4, sum(ROWS), generator=g, dtype=F64)
+    x = _mine(full).clone().requires_grad_()
+    y = D.all_gather(x)
+    torch.testing.assert_close(y, full, rtol=0, atol=0)
+    # y.T makes the incoming gradient non-contiguous; each rank weighs the rows differently.
+    (y.T * weights[D.rank()]).sum().backward()
+    expected = _mine(weights.sum(0).T)
+    assert x.grad is not None
+    torch.testing.assert_close(x.grad, expected, rtol=1e-12, atol=1e-12)
+    labels = D.all_gather(_mine(torch.arange(sum(ROWS))))
+    assert labels.tolist() == list(range(sum(ROWS)))
+
+
+def _pair_input(loss: nn.Module, model: nn.Module, a, b, y):
+    za, zb = model(torch.cat([a, b])).split(a.shape[0])
+    if isinstance(loss, losskit.OnlineTripletLoss):
+        return loss(za, y)
+    return loss(za, zb)
+
+
+def _proxy_input(loss, model, a, b, y):
+    return loss(model(a), y)
+
+
+LOSSES: dict[str, tuple[Callable[..., nn.Module], Callable, bool]] = {
+    "online_triplet": (lambda **k: losskit.OnlineTripletLoss(margin=2.0, **k), _pair_input, False),
+    "online_triplet_all": (
+        lambda **k: losskit.OnlineTripletLoss(margin=2.0, mining="batch_all", **k),
+        _pair_input,
+        False,
+    ),
+    "info_nce": (lambda **k: losskit.InfoNCELoss(temperature=0.5, **k), _pair_input, False),
+    "nt_xent": (lambda **k: losskit.NTXentLoss(**k), _pair_input, False),
+    "proxy_anchor": (
+        lambda **k: losskit.ProxyAnchorLoss(CLASSES, 4, alpha=8.0, chunk_size=2, **k),
+        _proxy_input,
+        True,
+    ),
+    "focal_proxy_anchor": (
+        lambda **k: losskit.FocalStyleProxyAnchorLoss(CLASSES, 4, alpha=8.0, chunk_size=3, **k),
+        _proxy_input,
+        True,
+    ),
+    "multi_proxy_anchor": (
+        lambda **k: losskit.MultiProxyAnchorLoss(CLASSES, 4, proxies_per_class=2, alpha=8.0, **k),
+        _proxy_input,
+        False,
+    ),
+    "cosine_softmax_cross_entropy": (
+        lambda **k: losskit.CosineSoftmaxCrossEntropyLoss(CLASSES, 4, scale=4.0, chunk_size=2, **k),
+        _proxy_input,
+        True,
+    ),
+    "cosine_softmax_cross_entropy_none": (
+        lambda **k: losskit.CosineSoftmaxCrossEntropyLoss(CLASSES, 4, reduction="none", **k),
+        _proxy_input,
+        True,
+    ),
+}
+
+OPTIMISERS = {
+    "sgd": lambda params: torch.optim.SGD(params, lr=0.5, momentum=0.9, weight_decay=0.1),
+    # A large eps keeps AdamW's first step sensitive to the scale of the gradients.
+    "adamw": lambda params: torch.optim.AdamW(params, lr=0.1, eps=0.5, weight_decay=0.1),
+}
+
+
+def _step(model, loss, run, opt_name, a, b, y) -> torch.Tensor:
+    opt = OPTIMISERS[opt_name](list(model.parameters()) + list(loss.parameters()))
+    value = run(loss, model, a, b, y)
+    value = value.sum() if value.dim() else value
+    opt.zero_grad()
+    value.backward()
+    opt.step()
+    return value.detach()
+
+
+def check_step(name: str, opt_name: str, shard: bool) -> None:
+    make, run, _ = LOSSES[name]
+    torch.manual_seed(0)
+    model = nn.Linear(6, 4).to(F64)
+    reference = make().to(F64)
+    torch.manual_seed(0)
+    loss = make(gather_distributed=True, shard_proxies=True).to(F64) if shard else None
+    if loss is None:
+        loss = make(gather_distributed=True).to(F64)
+    if hasattr(loss, "proxies"):
+        with torch.no_grad():  # the same starting proxies (the reference's full set)
+            block = loss.block.offset if loss.block is not None else 0
+            loss.proxies.copy_(reference.proxies[block : block + loss.proxies.shape[0]])
+    ddp = DistributedDataParallel(copy.deepcopy(model))
+    a, b, y = _inputs()
+    before = [p.detach().clone() for p in model.parameters()]
+    ref_value = _step(model, reference, run, opt_name, a, b, y)
+    value = _step(ddp, loss, run, opt_name, _mine(a), _mine(b), _mine(y))
+    # The global-batch loss, bit-identical on every rank.
+    torch.testing.assert_close(value, ref_value, rtol=1e-12, atol=1e-12)
+    values = [torch.empty_like(value) for _ in range(D.world_size())]
+    dist.all_gather(values, value)
+    assert all(bool(v == value) for v in values), f"values differ over ranks: {values}"
+    # Model step.
+    for p0, p_ref, p in zip(before, model.parameters(), ddp.module.parameters()):
+        step = (p_ref - p0).abs().max()
+        err = (p - p_ref).abs().max()
+        assert err <= 1e-6 * step, f"model step error {float(err):.3g} of step {float(step):.3g}"
+    # Proxy step (this rank's block when sharded) and the proxies identical on every rank.
+    if hasattr(loss, "proxies"):
+        offset = loss.block.offset if loss.block is not None else 0
+        rows = slice(offset, offset + loss.proxies.shape[0])
+        ref_step = reference.proxies[rows] - before_proxies(reference, make)[rows]
+        err = (loss.proxies - reference.proxies[rows]).abs().max()
+        step = ref_step.abs().max()
+        assert err <= 1e-6 * step, f"proxy step error {float(err):.3g} of step {float(step):.3g}"
+        assert loss.proxies.shape[0] == (
+            len(D.shard_range(CLASSES)) if shard else CLASSES * (loss.proxies_per_class)
+        )
+        if not shard:
+            copies = [torch.empty_like(loss.proxies) for _ in range(D.world_size())]
+            dist.all_gather(copies, loss.proxies.detach())
+            assert all(torch.equal(c, copies[0]) for c in copies), "proxies differ over ranks"
+
+
+def before_proxies(reference: nn.Module, make) -> torch.Tensor:
+    torch.manual_seed(0)
+    nn.Linear(6, 4)
+    return make().to(F64).proxies.detach()
+
+
+def check_nearest_proxy_sharded() -> None:
+    torch.manual_seed(0)
+    full = losskit.ProxyAnchorLoss(CLASSES, 4).to(F64)
+    loss = losskit.ProxyAnchorLoss(CLASSES, 4, gather_distributed=True, shard_proxies=True)
+    loss = loss.to(F64)
+    assert loss.block is not None
+    with torch.no_grad():
+        loss.proxies.copy_(full.proxies[loss.block.offset : loss.block.offset + len(loss.proxies)])
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(sum(ROWS), 4, generator=g, dtype=F64)
+    logits = torch.randn(sum(ROWS), CLASSES, generator=g, dtype=F64)
+    got = loss.nearest_proxy(_mine(x))
+    assert torch.equal(got, _mine(nearest_proxy(x, full.proxies))), got
+    got = loss.nearest_proxy(_mine(x), _mine(logits), 0.7)
+    assert torch.equal(got, _mine(nearest_proxy(x, full.proxies, logits, 0.7))), got
+
+
+def check_errors() -> None:
+    try:
+        losskit.ProxyAnchorLoss(1, 4, gather_distributed=True, shard_proxies=True)
+    except ValueError as err:
+        assert "each of the 2 ranks holds some classes" in str(err), str(err)
+    else:
+        raise AssertionError("no error for an empty block")
+
+
+def checks() -> dict[str, Callable[[], None]]:
+    found: dict[str, Callable[[], None]] = {
+        "all_gather": check_all_gather,
+        "nearest_proxy_sharded": check_nearest_proxy_sharded,
+        "errors": check_errors,
+    }
+    for name, (_, _, shardable) in LOSSES.items():
+        for opt in OPTIMISERS:
+            found[f"{name}-{opt}"] = lambda n=name, o=opt: check_step(n, o, False)
+            if shardable:
+                found[f"{name}-{opt}-sharded"] = lambda n=name, o=opt: check_step(n, o, True)
+    return found
+
+
+def worker(rank: int, world: int, init: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    results: dict[str, str | None] = {}
+    try:
+        for name, check in checks().items():
+            try:
+                check()
+                results[name] = None
+            except Exception:  # recorded per check, reported by the test of that name
+                results[name] = traceback.format_exc(limit=4)
+            dist.barrier()
+    finally:
+        with open(f"{out}.{rank}.json", "w") as f:
+            json.dump(results, f)
+        dist.destroy_process_group()

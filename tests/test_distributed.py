@@ -1,0 +1,68 @@
+"""Global-batch losses on 2 CPU processes (gloo): one spawned group runs every check."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import losskit
+from losskit import distributed as D
+from tests import distributed_checks
+
+WORLD = 2
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> list[dict[str, str | None]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = str(tmp_path_factory.mktemp("dist") / "results")
+    mp.spawn(
+        distributed_checks.worker,
+        args=(WORLD, f"tcp://127.0.0.1:{port}", out),
+        nprocs=WORLD,
+        join=True,
+    )
+    found = []
+    for rank in range(WORLD):
+        with open(f"{out}.{rank}.json") as f:
+            found.append(json.load(f))
+    return found
+
+
+@pytest.mark.parametrize("name", list(distributed_checks.checks()))
+def test_two_processes(results, name):
+    """Step invariant (model and proxies, SGD and AdamW, uneven rows), all_gather, sharding."""
+    for rank, found in enumerate(results):
+        assert found.get(name, "not run") is None, f"rank {rank}: {found.get(name, 'not run')}"
+
+
+def test_no_process_group_is_a_no_op():
+    assert (D.is_distributed(), D.world_size(), D.rank()) == (False, 1, 0)
+    x = torch.randn(3, 2)
+    assert D.all_gather(x) is x
+    g = torch.Generator().manual_seed(0)
+    emb, labels = torch.randn(8, 4, generator=g), torch.tensor([0, 1, 2, 0, 1, 2, 3, 3])
+    for cls in (losskit.ProxyAnchorLoss, losskit.CosineSoftmaxCrossEntropyLoss):
+        torch.manual_seed(0)
+        plain = cls(5, 4)
+        torch.manual_seed(0)
+        gathered = cls(5, 4, gather_distributed=True, shard_proxies=True)
+        assert torch.equal(plain(emb, labels), gathered(emb, labels))
+        assert torch.equal(plain.nearest_proxy(emb), gathered.nearest_proxy(emb))
+    triplet = losskit.OnlineTripletLoss(gather_distributed=True)
+    assert torch.equal(triplet(emb, labels), losskit.OnlineTripletLoss()(emb, labels))
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="expected `shard_proxies` together with gather_distrib"):
+        losskit.ProxyAnchorLoss(5, 4, shard_proxies=True)
+    with pytest.raises(TypeError, match="gather_distributed"):
+        losskit.NTXentLoss(gather_distributed="yes")
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        D.all_gather(torch.tensor(1.0))
