@@ -20,12 +20,12 @@ Registry names: ``barlow_twins`` (:class:`BarlowTwinsLoss`), ``vicreg`` (:class:
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import check_bool, check_floating, check_ndim, check_number, check_same_shape
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit.distributed import all_gather
 from losskit.registry import register
 
 __all__ = [
@@ -44,21 +44,6 @@ _BN_EPS = 1e-5
 _VICREG_EPS = 1e-4
 
 
-def _all_gather(x: Tensor) -> Tensor:
-    """Rows of ``x`` from every rank, in rank order, autograd-aware; ``x`` without a group."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    from torch.distributed.nn.functional import all_gather
-
-    sizes = [
-        torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())
-    ]
-    dist.all_gather(sizes, torch.tensor([x.shape[0]], device=x.device))
-    rows = [int(s) for s in sizes]
-    padded = F.pad(x, (0, 0, 0, max(rows) - x.shape[0]))
-    return torch.cat([part[:n] for part, n in zip(all_gather(padded), rows)])
-
-
 def _views(
     fn: str, z1: object, z2: object, gather: object, *, min_rows: int = 1
 ) -> tuple[Tensor, Tensor]:
@@ -67,7 +52,7 @@ def _views(
     b = check_floating(fn, "z2", z2)
     check_same_shape(fn, "z2", b, "z1", a)
     if check_bool(fn, "gather_distributed", gather):
-        a, b = _all_gather(a), _all_gather(b)
+        a, b = all_gather(a), all_gather(b)
     if a.shape[0] < min_rows:
         raise ValueError(
             f"{fn}: expected `z1` with at least {min_rows} rows (the batch statistics need them), "
