@@ -393,8 +393,7 @@ def subcenter_arcface(
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
 ) -> Tensor:
-    """Sub-center ArcFace: ArcFace with ``K`` sub-centers per class, each class's cosine the
-    highest over its sub-centers.
+    """Sub-center ArcFace: ArcFace over ``K`` proxies per class, each class scored by its closest.
 
     The proxies are stored class-major: rows ``c·K … c·K + K − 1`` are class ``c``'s
     sub-centers. With ``s_c = max_k cos(x, p_{c,k})``, the loss is :func:`arcface` on these
