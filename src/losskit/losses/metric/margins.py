@@ -31,6 +31,7 @@ Compared with pytorch-metric-learning (``ArcFaceLoss``, ``CosFaceLoss``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -515,6 +516,25 @@ class _SoftmaxProxyModule(_ProxyModule):
         self.reduction: Reduction = check_reduction(fn, reduction)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
+    def _loss(
+        self,
+        function: Callable[..., Tensor],
+        embeddings: Tensor,
+        labels: Tensor,
+        *hyper: float,
+        **keywords: int,
+    ) -> Tensor:
+        """``function(embeddings, labels, proxies, *hyper, reduction, chunk_size, ...)``."""
+        return function(
+            embeddings,
+            labels,
+            self.proxies,
+            *hyper,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            **keywords,
+        )
+
     def _repr(self, **hyper: object) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in hyper.items())
         return (
@@ -523,8 +543,30 @@ class _SoftmaxProxyModule(_ProxyModule):
         )
 
 
+class _MarginModule(_SoftmaxProxyModule):
+    """A margin-softmax module: validated ``scale`` and ``margin`` besides the above."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        scale: float,
+        margin: float,
+        check_margin: Callable[[str, object], float],
+        reduction: Reduction,
+        chunk_size: int | None,
+        sub_centers: int = 1,
+    ) -> None:
+        super().__init__(num_classes, embedding_dim, reduction, chunk_size, sub_centers)
+        fn = type(self).__name__
+        self.scale, self.margin = _check_scale(fn, scale), check_margin(fn, margin)
+
+    def extra_repr(self) -> str:
+        return self._repr(scale=self.scale, margin=self.margin)
+
+
 @register(arcface)
-class ArcFaceLoss(_SoftmaxProxyModule):
+class ArcFaceLoss(_MarginModule):
     """ArcFace owning its proxies; see :func:`losskit.functional.arcface`.
 
     Args:
@@ -551,27 +593,16 @@ class ArcFaceLoss(_SoftmaxProxyModule):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, reduction, chunk_size)
-        fn = type(self).__name__
-        self.scale, self.margin = _check_scale(fn, scale), _check_arc_margin(fn, margin)
-
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return arcface(
-            embeddings,
-            labels,
-            self.proxies,
-            self.scale,
-            self.margin,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size
         )
 
-    def extra_repr(self) -> str:
-        return self._repr(scale=self.scale, margin=self.margin)
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(arcface, embeddings, labels, self.scale, self.margin)
 
 
 @register(cosface)
-class CosFaceLoss(_SoftmaxProxyModule):
+class CosFaceLoss(_MarginModule):
     """CosFace owning its proxies; see :func:`losskit.functional.cosface`.
 
     Args:
@@ -598,27 +629,16 @@ class CosFaceLoss(_SoftmaxProxyModule):
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, reduction, chunk_size)
-        fn = type(self).__name__
-        self.scale, self.margin = _check_scale(fn, scale), _check_cos_margin(fn, margin)
-
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return cosface(
-            embeddings,
-            labels,
-            self.proxies,
-            self.scale,
-            self.margin,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_cos_margin, reduction, chunk_size
         )
 
-    def extra_repr(self) -> str:
-        return self._repr(scale=self.scale, margin=self.margin)
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(cosface, embeddings, labels, self.scale, self.margin)
 
 
 @register(subcenter_arcface)
-class SubCenterArcFaceLoss(_SoftmaxProxyModule):
+class SubCenterArcFaceLoss(_MarginModule):
     """Sub-center ArcFace owning its ``C·K`` proxies (class-major); see
     :func:`losskit.functional.subcenter_arcface`.
 
@@ -649,9 +669,9 @@ class SubCenterArcFaceLoss(_SoftmaxProxyModule):
         chunk_size: int | None = None,
     ) -> None:
         k = _check_sub_centers(type(self).__name__, sub_centers)
-        super().__init__(num_classes, embedding_dim, reduction, chunk_size, proxies_per_class=k)
-        fn = type(self).__name__
-        self.scale, self.margin = _check_scale(fn, scale), _check_arc_margin(fn, margin)
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size, k
+        )
 
     @property
     def sub_centers(self) -> int:
@@ -659,15 +679,13 @@ class SubCenterArcFaceLoss(_SoftmaxProxyModule):
         return self.proxies_per_class
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return subcenter_arcface(
+        return self._loss(
+            subcenter_arcface,
             embeddings,
             labels,
-            self.proxies,
             self.scale,
             self.margin,
             sub_centers=self.sub_centers,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
         )
 
     def extra_repr(self) -> str:
@@ -704,14 +722,7 @@ class ProxyNCALoss(_SoftmaxProxyModule):
         self.temperature = _check_temperature(type(self).__name__, temperature)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return proxy_nca(
-            embeddings,
-            labels,
-            self.proxies,
-            self.temperature,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-        )
+        return self._loss(proxy_nca, embeddings, labels, self.temperature)
 
     def extra_repr(self) -> str:
         return self._repr(temperature=self.temperature)
