@@ -127,6 +127,7 @@ def retrieval_metrics(
     ks = _check_ks(k)
     check_bool(_FN, "include_self", include_self)
     check_bool(_FN, "cluster", cluster)
+    check_int(_FN, "seed", seed)
     if reference is None:
         if reference_labels is not None:
             fail(_FN, "reference", "with `reference_labels`", "None")

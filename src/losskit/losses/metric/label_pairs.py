@@ -90,8 +90,11 @@ def _references(
         return r, ry, None
     index = check_labels(fn, "self_index", self_index)
     check_shape(fn, "self_index", index, (x.shape[0],), f"matching embeddings (B={x.shape[0]})")
-    if index.numel() and (int(index.min()) < -1 or int(index.max()) >= r.shape[0]):
-        fail(fn, "self_index", f"in [-1, {r.shape[0] - 1}]", f"values {index.tolist()}")
+    if index.numel():
+        low, high = int(index.min()), int(index.max())
+        if low < -1 or high >= r.shape[0]:
+            bad = low if low < -1 else high
+            fail(fn, "self_index", f"in [-1, {r.shape[0] - 1}]", f"a value {bad}")
     return r, ry, index
 
 
