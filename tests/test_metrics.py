@@ -101,6 +101,14 @@ def test_map_at_r_paper_example_and_include_self():
     assert with_self["recall_at_1"] == 1.0 and with_self["mrr"] == 1.0
 
 
+def test_mrr_ranks_a_positive_beyond_the_top_k():
+    angles = torch.tensor([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 90]) * math.pi / 180
+    points = torch.stack([angles.cos(), angles.sin()], dim=1)
+    labels = torch.tensor([0] + [1] * 10 + [0])  # query 0's one positive is the farthest
+    out = retrieval_metrics(points[:1], labels[:1], points[1:], labels[1:], k=1, cluster=False)
+    assert out["mrr"] == pytest.approx(1 / 11) and out["recall_at_1"] == 0.0
+
+
 def test_no_query_with_a_positive_gives_nan():
     x = torch.eye(3)
     out = retrieval_metrics(x, torch.arange(3), cluster=False)

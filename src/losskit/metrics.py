@@ -185,11 +185,8 @@ def _knn_metrics(
             own = torch.arange(start, start + sims.shape[0], device=sims.device)
             sims[torch.arange(sims.shape[0], device=sims.device), own] = -torch.inf
         rr, ok = r[rows], valid[rows]
-        # MRR over all references: 1 + the number ranked above the best same-label one.
-        same = labels.unsqueeze(1) == reference_labels.unsqueeze(0)
-        best = sims.masked_fill(~same, -torch.inf).amax(dim=1, keepdim=True)
-        first = 1 + (sims > best).sum(dim=1)
         hits = reference_labels[sims.topk(k_max, dim=1).indices] == labels.unsqueeze(1)
+        first = _first_positive_rank(sims, labels, reference_labels, hits, ok)
         within = hits & (rank <= rr.unsqueeze(1))
         precision = within.cumsum(dim=1) / rank
         per_query = [hits[:, :k].any(dim=1).double() for k in hit_ks] + [
@@ -204,6 +201,22 @@ def _knn_metrics(
     out = {f"recall_at_{k}": found[f"recall_at_{k}"] for k in ks}
     out["precision_at_1"] = found["recall_at_1"]
     return out | {name: found[name] for name in ("r_precision", "map_at_r", "mrr")}
+
+
+def _first_positive_rank(
+    sims: Tensor, labels: Tensor, reference_labels: Tensor, hits: Tensor, valid: Tensor
+) -> Tensor:
+    """Rank of each query's first same-label reference among all references (for MRR).
+
+    From the top-``k`` ``hits`` where one is there; for the other valid queries, 1 + the number
+    of references more similar than their most similar same-label one.
+    """
+    rank = hits.int().argmax(dim=1) + 1
+    missing = torch.nonzero(valid & ~hits.any(dim=1)).squeeze(1)
+    far = sims[missing]
+    same = labels[missing].unsqueeze(1) == reference_labels.unsqueeze(0)
+    best = far.masked_fill(~same, -torch.inf).amax(dim=1, keepdim=True)
+    return rank.index_put((missing,), 1 + (far > best).sum(dim=1).to(rank.dtype))
 
 
 def clustering_metrics(embeddings: Tensor, labels: Tensor, *, seed: int = 0) -> dict[str, float]:
