@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from losskit import metrics
+from losskit import metrics as embedding_metrics
 
 __all__ = [
     "EvalResult",
@@ -108,13 +108,13 @@ def retrieval_metrics(
         ``{"recall_at_1": ..., ..., "map_at_r": ...}``; ``nan`` where no query has a positive.
     """
     if query_mask is None:
-        found = metrics.retrieval_metrics(
+        found = embedding_metrics.retrieval_metrics(
             features, labels, k=ks, cluster=False, chunk_size=chunk_size
         )
     else:
         mask = query_mask.to(features.device)
         labels = labels.to(features.device)
-        found = metrics.retrieval_metrics(
+        found = embedding_metrics.retrieval_metrics(
             features[mask],
             labels[mask],
             features[~mask],
@@ -130,7 +130,7 @@ def retrieval_metrics(
 def nmi(features: Tensor, labels: Tensor, *, seed: int = 0) -> float:
     """NMI between the classes and a k-means clustering (k = number of classes) of the
     L2-normalised features (:func:`losskit.metrics.clustering_metrics`)."""
-    return metrics.clustering_metrics(features, labels, seed=seed)["nmi"]
+    return embedding_metrics.clustering_metrics(features, labels, seed=seed)["nmi"]
 
 
 def classification_metrics(
