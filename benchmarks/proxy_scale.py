@@ -32,7 +32,7 @@ from typing import Any
 
 CASES = ((180, 1_000, 512), (180, 10_000, 512), (180, 100_000, 512), (1024, 1_000_000, 512))
 SINGLE_STEP_CLASSES = 1_000_000  # from here on: one step per method, timed in its memory run
-EXTRAS = ("focal", "ce")  # other chunked losses, timed at B = 180
+EXTRAS = ("focal", "ce", "arcface", "cosface", "subcenter")  # other losses, timed at B = 180
 GIB = 1 << 30
 
 
@@ -62,7 +62,14 @@ def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = No
     """
     import torch
 
-    from losskit.functional import cosine_softmax_cross_entropy, focal_proxy_anchor, proxy_anchor
+    from losskit.functional import (
+        arcface,
+        cosface,
+        cosine_softmax_cross_entropy,
+        focal_proxy_anchor,
+        proxy_anchor,
+        subcenter_arcface,
+    )
 
     proxies: Any
     if shared is None:
@@ -101,6 +108,12 @@ def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = No
             "ours": proxy_anchor,
             "focal": focal_proxy_anchor,
             "ce": cosine_softmax_cross_entropy,
+            "arcface": arcface,
+            "cosface": cosface,
+            # the C proxies as ⌊C/3⌋ classes of 3 sub-centers
+            "subcenter": lambda x, y, p: subcenter_arcface(
+                x, y % (len(p) // 3), p[: len(p) // 3 * 3], sub_centers=3
+            ),
         }
         loss = losses[method]
 
@@ -252,14 +265,15 @@ def main() -> None:
             _fmt(mem.get("pml"), ".0f"),
         ]
         print("| " + " | ".join(cells) + " |")
-    print("\nOther chunked losses, time / GEMM floor (B=180):")
-    print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy |")
-    print("|---|---|---|")
+    print("\nOther chunked losses, time / GEMM floor (B=180; subcenter_arcface: C/3 classes × 3):")
+    print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy | arcface | cosface "
+          "| subcenter_arcface |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for batch, classes, _, r in results:
         if batch == 180:
             t = r["times"]
-            print(f"| {classes:,} | {_ratio(t.get('focal'), t.get('gemm'))} "
-                  f"| {_ratio(t.get('ce'), t.get('gemm'))} |")  # fmt: skip
+            cells = [_ratio(t.get(m), t.get("gemm")) for m in EXTRAS]
+            print(f"| {classes:,} | " + " | ".join(cells) + " |")
     if any(r["chunked_floor"] for *_, r in results):
         print("\n* GEMM floor run 2**14 proxies at a time (same 3 GEMMs): dense S would not fit.")
     print("— : not run (pytorch-metric-learning would not fit in memory) or failed.")

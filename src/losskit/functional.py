@@ -12,6 +12,8 @@ from losskit.losses.image import *  # noqa: F403
 from losskit.losses.language import *  # noqa: F403
 from losskit.losses.metric.contrastive import *  # noqa: F403
 from losskit.losses.metric.distances import *  # noqa: F403
+from losskit.losses.metric.label_pairs import *  # noqa: F403
+from losskit.losses.metric.margins import *  # noqa: F403
 from losskit.losses.metric.miners import *  # noqa: F403
 from losskit.losses.metric.pairs import *  # noqa: F403
 from losskit.losses.metric.proxies import *  # noqa: F403

@@ -305,6 +305,26 @@ DECISION_TREE: tuple[Task, ...] = (
                 "head.",
             ),
             Leaf(
+                "margin-softmax",
+                "many classes, face / person recognition (a softmax over class proxies)",
+                ("arcface", "subcenter_arcface", "cosface", "proxy_nca"),
+                "A cross-entropy over scaled cosines with a margin on the target: ArcFace adds "
+                "m to the target angle (scale=64, margin=0.5 rad), CosFace subtracts m from the "
+                "target cosine; sub-center ArcFace gives each class K proxies to absorb noisy "
+                "labels. ProxyNCA++ is the margin-free softmax over proxy distances with a low "
+                "temperature. All walk the proxies in chunks: 10^6 classes fit.",
+            ),
+            Leaf(
+                "batch-pairs",
+                "labelled batches, every pair weighted (no proxies)",
+                ("multi_similarity", "supcon", "circle", "cross_batch_memory"),
+                "Multi-Similarity (with mining='multi_similarity') weighs each pair by its "
+                "similarity relative to the others; SupCon is the supervised NT-Xent (several "
+                "positives per anchor); Circle re-weights each similarity by its distance to "
+                "the optimum. CrossBatchMemory adds the embeddings of past batches as "
+                "references when batches are small.",
+            ),
+            Leaf(
                 "self-supervised",
                 "no labels: two augmented views of each sample",
                 ("nt_xent", "info_nce"),

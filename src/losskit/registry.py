@@ -27,6 +27,8 @@ FAMILIES: tuple[str, ...] = (
     "losskit.losses.metric.pairs",
     "losskit.losses.metric.contrastive",
     "losskit.losses.metric.proxies",
+    "losskit.losses.metric.margins",
+    "losskit.losses.metric.label_pairs",
     "losskit.losses.segmentation",
     "losskit.losses.segmentation_overlap",
     "losskit.losses.detection",

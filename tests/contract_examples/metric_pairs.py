@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+import losskit
+
 
 def _emb(*shape: int) -> torch.Tensor:
     return torch.randn(*shape, dtype=torch.float64, requires_grad=True)
@@ -18,4 +20,17 @@ EXAMPLES = {
     ),
     "info_nce": lambda: ({"temperature": 0.1}, (_emb(4, 3), _emb(4, 3), _emb(5, 3))),
     "nt_xent": lambda: ({"temperature": 0.5}, (_emb(4, 3), _emb(4, 3))),
+    "supcon": lambda: ({"temperature": 0.1}, (_emb(6, 3), torch.tensor([0, 0, 1, 1, 2, 2]))),
+    "multi_similarity": lambda: (
+        {"mining": "multi_similarity", "epsilon": 0.5},
+        (_emb(6, 3), torch.tensor([0, 0, 1, 1, 2, 2])),
+    ),
+    "circle": lambda: (
+        {"margin": 0.25, "gamma": 32.0},
+        (_emb(6, 3), torch.tensor([0, 0, 1, 1, 2, 2])),
+    ),
+    "cross_batch_memory": lambda: (
+        {"loss": losskit.SupConLoss(), "embedding_dim": 3, "memory_size": 16},
+        (_emb(6, 3), torch.tensor([0, 0, 1, 1, 2, 2])),
+    ),
 }

@@ -21,4 +21,11 @@ EXAMPLES = {
         {"num_classes": 5, "embedding_dim": 4, "scale": 16.0},
         _batch(),
     ),
+    "arcface": lambda: ({"num_classes": 5, "embedding_dim": 4, "scale": 16.0}, _batch()),
+    "cosface": lambda: ({"num_classes": 5, "embedding_dim": 4, "scale": 16.0}, _batch()),
+    "subcenter_arcface": lambda: (
+        {"num_classes": 5, "embedding_dim": 4, "sub_centers": 2, "scale": 16.0},
+        _batch(),
+    ),
+    "proxy_nca": lambda: ({"num_classes": 5, "embedding_dim": 4}, _batch()),
 }

@@ -108,6 +108,31 @@ def test_proxy_types_take_their_hyper_parameters(proxy_type: str, cls: type) -> 
         assert loss.proxies.shape == (2 * C, D)
 
 
+@pytest.mark.parametrize(
+    ("proxy_type", "fn", "rows"),
+    [
+        ("ArcFaceLoss", losskit.functional.arcface, C),
+        ("CosFaceLoss", losskit.functional.cosface, C),
+        ("SubCenterArcFaceLoss", losskit.functional.subcenter_arcface, 2 * C),
+        ("ProxyNCALoss", losskit.functional.proxy_nca, C),
+    ],
+)
+def test_softmax_proxy_types_train_with_their_defaults(
+    batch: tuple[torch.Tensor, ...], proxy_type: str, fn, rows: int
+) -> None:
+    features, logits, labels = batch
+    config = TrainConfig(loss_type="combined", proxy_type=proxy_type.lower(), proxies_per_class=2)
+    obj = Objective(config, C, D)
+    assert config.proxy_type == proxy_type and obj.proxies.shape == (rows, D)
+    parts = obj(features, logits, labels)
+    kwargs = {"sub_centers": 2} if rows > C else {}
+    expected = fn(features, labels, obj.proxies, **kwargs)
+    torch.testing.assert_close(parts.proxy, expected.detach())
+    parts.total.backward()
+    assert obj.proxies.grad is not None and torch.isfinite(obj.proxies.grad).all()
+    assert obj.scores(features, logits).shape == (B, C)
+
+
 def test_multi_proxy_class_similarity_is_the_best_proxy_of_each_class() -> None:
     features = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     # class-major: class 0 -> rows 0, 1; class 1 -> rows 2, 3

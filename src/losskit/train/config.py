@@ -35,6 +35,10 @@ PROXY_TYPES: tuple[str, ...] = (
     "ProxyAnchorLoss",
     "FocalStyleProxyAnchorLoss",
     "MultiProxyAnchorLoss",
+    "ArcFaceLoss",
+    "CosFaceLoss",
+    "SubCenterArcFaceLoss",
+    "ProxyNCALoss",
 )
 BACKBONES: tuple[str, ...] = ("auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50")
 _FN = "config"
@@ -75,10 +79,18 @@ class TrainConfig(BaseModel):
     # -- objective (DESIGN §4) ------------------------------------------------------------------
     loss_type: Literal["CE", "proxy", "combined", "focal"] = "combined"
     """CE | proxy | combined (λ·CE + (1−λ)·Proxy) | focal"""
-    proxy_type: Literal["ProxyAnchorLoss", "FocalStyleProxyAnchorLoss", "MultiProxyAnchorLoss"] = (
-        "ProxyAnchorLoss"
-    )
-    """ProxyAnchorLoss | FocalStyleProxyAnchorLoss | MultiProxyAnchorLoss"""
+    proxy_type: Literal[
+        "ProxyAnchorLoss",
+        "FocalStyleProxyAnchorLoss",
+        "MultiProxyAnchorLoss",
+        "ArcFaceLoss",
+        "CosFaceLoss",
+        "SubCenterArcFaceLoss",
+        "ProxyNCALoss",
+    ] = "ProxyAnchorLoss"
+    """ProxyAnchorLoss | FocalStyleProxyAnchorLoss | MultiProxyAnchorLoss | ArcFaceLoss |
+    CosFaceLoss | SubCenterArcFaceLoss | ProxyNCALoss (the last four with their default scale,
+    margin and temperature)"""
     proxy_alpha: float = 32.0
     """Proxy-Anchor scale α > 0"""
     proxy_delta: float = 0.1
@@ -88,7 +100,7 @@ class TrainConfig(BaseModel):
     proxy_neg_gamma: float = 2.0
     """focal-style weight exponent of the negative terms"""
     proxies_per_class: int = 3
-    """proxies per class of MultiProxyAnchorLoss"""
+    """proxies per class of MultiProxyAnchorLoss (sub-centers of SubCenterArcFaceLoss)"""
     lambda_combined: float = 0.5
     """λ in [0, 1]: the CE weight of the combined loss"""
     focal_gamma: float = 2.0

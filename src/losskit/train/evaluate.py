@@ -9,9 +9,10 @@ by cosine similarity; each test sample queries the other test samples (or, where
 defines queries and a gallery, each query searches the gallery). ``Recall@K`` is the fraction of
 queries with a same-class sample among their K nearest neighbours; ``MAP@R`` averages
 ``1/R Σ_{i≤R} P(i)·rel(i)`` over queries, ``R`` being the number of same-class gallery samples.
-Queries without any same-class gallery sample are left out of both. Neighbours come from chunked
-matrix products: at most ``chunk_size × N`` similarities exist at a time, never ``N × N``. NMI
-clusters with scikit-learn's k-means and is skipped above ``MAX_NMI_CLASSES`` test classes.
+Queries without any same-class gallery sample are left out of both. Both come from
+:func:`losskit.metrics.retrieval_metrics` (chunked matrix products: at most ``chunk_size × N``
+similarities exist at a time, never ``N × N``). NMI clusters with scikit-learn's k-means and is
+skipped above ``MAX_NMI_CLASSES`` test classes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
+
+from losskit import metrics as embedding_metrics
 
 __all__ = [
     "EvalResult",
@@ -40,7 +42,6 @@ RECALL_KS: tuple[int, ...] = (1, 2, 4, 8)
 # k-means with more clusters than this (SOP's 11,316, In-shop's 3,985) takes scikit-learn far
 # longer than training; NMI is left out of those evaluations.
 MAX_NMI_CLASSES = 1000
-_SIMILARITY_BUDGET = 1 << 24  # similarities held at once (64 MiB in float32)
 
 
 @dataclass
@@ -90,7 +91,8 @@ def retrieval_metrics(
     map_at_r: bool = True,
     chunk_size: int | None = None,
 ) -> dict[str, float]:
-    """``recall_at_<k>`` for each ``k`` and ``map_at_r``, by cosine k-NN in chunks.
+    """``recall_at_<k>`` for each ``k`` and ``map_at_r``, by cosine k-NN in chunks
+    (:func:`losskit.metrics.retrieval_metrics`).
 
     Args:
         features: ``(N, D)`` embeddings; the search runs on their device.
@@ -105,61 +107,30 @@ def retrieval_metrics(
     Returns:
         ``{"recall_at_1": ..., ..., "map_at_r": ...}``; ``nan`` where no query has a positive.
     """
-    x = F.normalize(features.float(), dim=1)
-    dev = x.device
-    labels = labels.long().to(dev)
     if query_mask is None:
-        q_idx = torch.arange(len(labels), device=dev)
-        gallery, g_labels, exclude_self = x, labels, True
+        found = embedding_metrics.retrieval_metrics(
+            features, labels, k=ks, cluster=False, chunk_size=chunk_size
+        )
     else:
-        query_mask = query_mask.to(dev)
-        q_idx = torch.nonzero(query_mask).flatten()
-        gallery, g_labels, exclude_self = x[~query_mask], labels[~query_mask], False
-    # R of each query: same-class gallery samples (minus itself when it is in the gallery).
-    counts = torch.bincount(g_labels, minlength=int(labels.max()) + 1)
-    r = counts[labels[q_idx]] - int(exclude_self)
-    needed = max(max(ks), int(r.max()) if map_at_r and len(r) else 0)
-    k_max = max(min(needed, len(g_labels) - int(exclude_self)), 1)
-    chunk = chunk_size or max(1, _SIMILARITY_BUDGET // max(len(g_labels), 1))
-    found = {k: 0 for k in ks}
-    ap_sum, n_valid = 0.0, 0
-    for start in range(0, len(q_idx), chunk):
-        rows = q_idx[start : start + chunk]
-        sims = x[rows] @ gallery.T
-        if exclude_self:
-            sims[torch.arange(len(rows), device=dev), rows] = -float("inf")
-        top = sims.topk(k_max, dim=1).indices  # self is at -inf, never among them
-        hits = g_labels[top] == labels[rows, None]
-        rr = r[start : start + chunk]
-        valid = rr > 0
-        for k in ks:
-            found[k] += int(hits[valid, :k].any(dim=1).sum())
-        if map_at_r:
-            rank = torch.arange(1, hits.shape[1] + 1, device=dev)
-            within = rank[None, :] <= rr[:, None]
-            rel = (hits & within).float()
-            precision = rel.cumsum(dim=1) / rank
-            ap = (precision * rel).sum(dim=1) / rr.clamp(min=1)
-            ap_sum += float(ap[valid].sum())
-        n_valid += int(valid.sum())
-    denom = n_valid if n_valid else float("nan")
-    out = {f"recall_at_{k}": found[k] / denom for k in ks}
-    if map_at_r:
-        out["map_at_r"] = ap_sum / denom
-    return out
+        mask = query_mask.to(features.device)
+        labels = labels.to(features.device)
+        found = embedding_metrics.retrieval_metrics(
+            features[mask],
+            labels[mask],
+            features[~mask],
+            labels[~mask],
+            k=ks,
+            cluster=False,
+            chunk_size=chunk_size,
+        )
+    keys = [f"recall_at_{k}" for k in ks] + (["map_at_r"] if map_at_r else [])
+    return {key: found[key] for key in keys}
 
 
 def nmi(features: Tensor, labels: Tensor, *, seed: int = 0) -> float:
     """NMI between the classes and a k-means clustering (k = number of classes) of the
-    L2-normalised features (scikit-learn ``KMeans`` and ``normalized_mutual_info_score``)."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import normalized_mutual_info_score
-
-    y = labels.numpy()
-    k = len(np.unique(y))
-    x = F.normalize(features.float(), dim=1).numpy()
-    clusters = KMeans(n_clusters=k, n_init=1 if k > 100 else 3, random_state=seed).fit_predict(x)
-    return float(normalized_mutual_info_score(y, clusters))
+    L2-normalised features (:func:`losskit.metrics.clustering_metrics`)."""
+    return embedding_metrics.clustering_metrics(features, labels, seed=seed)["nmi"]
 
 
 def classification_metrics(

@@ -57,6 +57,12 @@ _PROXY_LOSSES: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {
     "MultiProxyAnchorLoss": lambda c, n, d: losskit.MultiProxyAnchorLoss(
         n, d, proxies_per_class=c.proxies_per_class, alpha=c.proxy_alpha, delta=c.proxy_delta
     ),
+    "ArcFaceLoss": lambda c, n, d: losskit.ArcFaceLoss(n, d),
+    "CosFaceLoss": lambda c, n, d: losskit.CosFaceLoss(n, d),
+    "SubCenterArcFaceLoss": lambda c, n, d: losskit.SubCenterArcFaceLoss(
+        n, d, sub_centers=c.proxies_per_class
+    ),
+    "ProxyNCALoss": lambda c, n, d: losskit.ProxyNCALoss(n, d),
 }
 
 

@@ -11,6 +11,8 @@ Python, and none synchronises with the device (no data-dependent shapes).
   positive, else the farthest negative (Schroff et al., 2015, as in TensorFlow's
   ``triplet_semihard_loss``); found by sorting and ``searchsorted``, in ``O(B² log B)``.
 - :func:`batch_all_triplets` — the mask of every valid (anchor, positive, negative) triplet.
+- :func:`multi_similarity_pairs` — the informative pairs of Multi-Similarity mining (Wang et
+  al., 2019), from a similarity matrix (larger = closer).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "batch_all_triplets",
     "batch_hard_triplets",
     "label_masks",
+    "multi_similarity_pairs",
     "semi_hard_negatives",
 ]
 
@@ -145,3 +148,39 @@ def batch_all_triplets(labels: Tensor) -> Tensor:
     """
     positive, negative = label_masks(labels)
     return positive.unsqueeze(2) & negative.unsqueeze(1)
+
+
+def multi_similarity_pairs(
+    similarities: Tensor, positive: Tensor, negative: Tensor, epsilon: float = 0.1
+) -> tuple[Tensor, Tensor]:
+    """Multi-Similarity mining: keep the positives and negatives that are hard given the other.
+
+    For an anchor ``a`` with similarities ``S[a, ·]`` (larger = closer), a positive ``p`` is
+    kept when ``S[a, p] − ε < max_{n} S[a, n]`` and a negative ``n`` when
+    ``S[a, n] + ε > min_{p} S[a, p]`` (over the anchor's candidate negatives / positives). An
+    anchor without negatives keeps no positive, one without positives no negative. This is
+    pytorch-metric-learning's ``MultiSimilarityMiner(epsilon)``, as masks rather than indices.
+
+    Args:
+        similarities (Tensor[B, M]): anchor-reference similarities (not differentiated here).
+        positive (Tensor[B, M]): bool mask of the candidate positive pairs.
+        negative (Tensor[B, M]): bool mask of the candidate negative pairs.
+        epsilon: the margin ``ε ≥ 0``.
+
+    Returns:
+        tuple[Tensor[B, M], Tensor[B, M]]: the kept ``(positive, negative)`` masks.
+
+    Reference:
+        Wang et al., "Multi-Similarity Loss with General Pair Weighting for Deep Metric
+        Learning", CVPR 2019.
+
+    Example:
+        >>> s = torch.tensor([[0.9, 0.3, 0.5, 0.1]])
+        >>> pos = torch.tensor([[True, True, False, False]])
+        >>> [m.int().tolist() for m in multi_similarity_pairs(s, pos, ~pos, epsilon=0.1)]
+        [[[0, 1, 0, 0]], [[0, 0, 1, 0]]]
+    """
+    s = similarities.detach()
+    hardest_negative = s.masked_fill(~negative, -torch.inf).amax(dim=1, keepdim=True)
+    easiest_positive = s.masked_fill(~positive, torch.inf).amin(dim=1, keepdim=True)
+    return positive & (s - epsilon < hardest_negative), negative & (s + epsilon > easiest_positive)

@@ -1,0 +1,728 @@
+"""Softmax losses over proxies with a margin on the target: ArcFace, CosFace, sub-center
+ArcFace, and ProxyNCA++.
+
+Every loss here is a cross-entropy over scaled cosines ``σ·s(x, p_c)`` of the L2-normalised
+embedding and the L2-normalised proxies (class weight vectors), in which only the **target**
+logit changes: ``σ·φ(s_y)`` with ``φ(s) = cos(θ + m)`` (ArcFace, ``θ = arccos s``) or
+``φ(s) = s − m`` (CosFace). The non-target logits are plain scaled cosines, so the proxies are
+walked in chunks exactly as for :func:`~losskit.functional.cosine_softmax_cross_entropy`
+(:mod:`._chunked`): a first pass accumulates each sample's log-sum-exp over the non-target
+classes online, starting from the target logit; a second pass forms the gradients (4 GEMMs in
+all, no ``(B, C)`` matrix beyond a chunk, exact). The target term is handled apart, from the
+``B`` target cosines.
+
+Compared with pytorch-metric-learning (``ArcFaceLoss``, ``CosFaceLoss``,
+``SubCenterArcFaceLoss``, ``ProxyNCALoss``), with the same proxies (PML stores them transposed,
+``W = proxies.T``) the values and gradients agree, with these differences:
+
+- ArcFace's margin is in **radians** here (``margin=0.5``), in degrees in PML (``28.6``).
+- Both use the fallback ``φ = s − m·sin m`` where ``θ > π − m`` (keeping the target logit
+  decreasing in ``θ``); neither offers the "easy margin" variant (``φ = s`` where ``s < 0``).
+- At ``s = ±1`` (an embedding exactly on a proxy's direction) ``dθ/ds`` is infinite; the
+  derivative of ``φ`` is taken as ``cos m`` there (finite), where PML's ``acos`` gives ``inf``
+  or ``NaN``.
+- The log-sum-exps run in float32 for half-precision inputs; no miner weights, no weight
+  regularisers; out-of-range labels raise a clear error.
+- ProxyNCA++'s ``temperature=T`` is PML ``ProxyNCALoss(softmax_scale=1/T)``. PML drops samples
+  whose target probability underflows to 0 from its mean; here every sample counts (the
+  log-sum-exp never underflows).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from losskit._checks import check_int, check_number, fail, shape_str
+from losskit._reduce import Reduction, check_reduction
+from losskit.losses.metric._chunked import (
+    NORM_EPS,
+    _scaled,
+    _Walk,
+    cosine_softmax_cross_entropy_chunked,
+    gemm_dtype,
+)
+from losskit.losses.metric.proxies import (
+    _check_chunk_size,
+    _check_features,
+    _check_inputs,
+    _check_module_chunk_size,
+    _normalized,
+    _ProxyModule,
+)
+from losskit.registry import register
+
+__all__ = [
+    "ArcFaceLoss",
+    "CosFaceLoss",
+    "ProxyNCALoss",
+    "SubCenterArcFaceLoss",
+    "arcface",
+    "cosface",
+    "proxy_nca",
+    "subcenter_arcface",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Target logits φ(s) and their derivatives
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ArcFaceTarget:
+    """``φ(s) = cos(arccos s + m)`` for ``θ ≤ π − m``, else ``s − m·sin m``; and ``φ'(s)``."""
+
+    margin: float
+
+    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        cos_m, sin_m = math.cos(self.margin), math.sin(self.margin)
+        c = s.clamp(-1.0, 1.0)
+        sin = (1.0 - c * c).clamp_min(0.0).sqrt()
+        inside = c >= -cos_m  # θ ≤ π − m
+        phi = torch.where(inside, c * cos_m - sin * sin_m, c - self.margin * sin_m)
+        # dφ/ds = cos m + sin m · s / sin θ; at sin θ = 0 the (infinite) second term is dropped.
+        slope = torch.where(sin > 0, c / torch.where(sin > 0, sin, 1.0), 0.0)
+        dphi = torch.where(inside, cos_m + sin_m * slope, torch.ones_like(c))
+        return phi, dphi
+
+
+@dataclass(frozen=True)
+class _CosFaceTarget:
+    """``φ(s) = s − m`` and ``φ'(s) = 1``."""
+
+    margin: float
+
+    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        return s - self.margin, torch.ones_like(s)
+
+
+Target = _ArcFaceTarget | _CosFaceTarget
+
+
+# --------------------------------------------------------------------------------------------
+# The chunked walk (classes pooled over their sub-centers when there are several)
+# --------------------------------------------------------------------------------------------
+
+
+def _walk(
+    xn: Tensor, proxies: Tensor, labels: Tensor, groups: int, chunk: int, gemm: torch.dtype
+) -> _Walk:
+    """The walk over ``proxies``, its targets being each sample's most similar own sub-center."""
+    if groups == 1:
+        return _Walk(xn, proxies, labels, chunk, gemm)
+    rows = labels.unsqueeze(1) * groups + torch.arange(groups, device=labels.device)
+    candidates = proxies[rows].to(xn.dtype)  # (B, K, D): the K sub-centers of each target
+    norms = torch.linalg.vector_norm(candidates, dim=2).clamp_min(NORM_EPS)
+    cosines = torch.linalg.vecdot(candidates, xn.unsqueeze(1), dim=2) / norms
+    best = rows.gather(1, cosines.argmax(dim=1, keepdim=True)).squeeze(1)
+    return _Walk(xn, proxies, best, chunk, gemm)
+
+
+def _class_cosines(
+    walk: _Walk, start: int, end: int, raw: Tensor, groups: int
+) -> tuple[Tensor, Tensor | None]:
+    """Cosines ``(B, n)`` of the chunk's ``n`` classes, and the argmax sub-center (``K > 1``)."""
+    cos = raw * walk.inv_norm[start:end]
+    if groups == 1:
+        return cos, None
+    best, index = cos.unflatten(1, (-1, groups)).max(dim=2)
+    return best, index
+
+
+def _own_class(labels: Tensor, start: int, end: int, groups: int) -> Tensor:
+    """``(B, n)`` mask of each sample's own class among the chunk's classes."""
+    classes = torch.arange(start // groups, end // groups, device=labels.device)
+    return labels.unsqueeze(1) == classes
+
+
+def _log_partition(
+    walk: _Walk, labels: Tensor, scale: float, groups: int, target_logit: Tensor
+) -> Tensor:
+    """``log(e^{σφ_y} + Σ_{c≠y} e^{σ s_c})`` (B,), accumulated online from the target logit."""
+    running_max, total = target_logit.clone(), torch.ones_like(target_logit)
+    for start, end, _, raw in walk.blocks():
+        z, _ = _class_cosines(walk, start, end, raw, groups)
+        z = z.mul_(scale).masked_fill_(_own_class(labels, start, end, groups), -torch.inf)
+        new_max = torch.maximum(running_max, z.amax(dim=1))
+        total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
+        running_max = new_max
+    return running_max + torch.log(total)
+
+
+def _gradients(
+    walk: _Walk,
+    labels: Tensor,
+    scale: float,
+    groups: int,
+    lse: Tensor,
+    target: tuple[Tensor, Tensor],
+    weight: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Gradients of ``Σ_i weight_i·(lse_i − σφ(s_{i,y_i}))`` w.r.t. ``x̂`` and the proxies."""
+    gx, gp = walk.new_grads()
+    row_factor = (scale * weight).unsqueeze(1)
+    for start, end, rows, raw in walk.blocks():
+        cos, index = _class_cosines(walk, start, end, raw, groups)
+        g = cos.mul_(scale).sub_(lse.unsqueeze(1)).exp_()  # softmax of the non-target classes
+        g.masked_fill_(_own_class(labels, start, end, groups), 0.0).mul_(row_factor)
+        if index is not None:  # each class's gradient goes to its most similar sub-center
+            pooled = torch.zeros_like(raw).unflatten(1, (-1, groups))
+            g = pooled.scatter_(2, index.unsqueeze(2), g.unsqueeze(2)).flatten(1)
+        walk.add_block_grads(gx, gp, start, end, rows, raw, g.mul_(walk.inv_norm[start:end]))
+    phi, dphi = target
+    p_target = torch.exp(scale * phi - lse)
+    walk.add_target_grads(gx, gp, weight * scale * (p_target - 1.0) * dphi)
+    return gx, gp
+
+
+class _MarginSoftmax(torch.autograd.Function):
+    """Chunked ``lse_i − σφ(s_{i,y_i})``; reduced with ``weight`` (gradients in forward) or per
+    sample (``weight=None``: the gradient pass runs in backward with the incoming weights)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xn: Tensor,
+        proxies: Tensor,
+        labels: Tensor,
+        target: Target,
+        scale: float,
+        groups: int,
+        chunk: int,
+        weight: float | None,
+    ) -> Tensor:
+        gemm = gemm_dtype(xn, proxies)
+        with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
+            walk = _walk(xn, proxies, labels, groups, chunk, gemm)
+            phi, dphi = target(walk.target_sim)
+            lse = _log_partition(walk, labels, scale, groups, scale * phi)
+            losses = lse - scale * phi
+            if weight is not None:
+                weights = torch.full_like(lse, weight)
+                grads = _gradients(walk, labels, scale, groups, lse, (phi, dphi), weights)
+                ctx.save_for_backward(*grads)
+                return (losses * weight).sum()
+        ctx.target, ctx.scale, ctx.groups, ctx.chunk, ctx.gemm = target, scale, groups, chunk, gemm
+        ctx.save_for_backward(xn, proxies, labels, lse)
+        return losses
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        if grad_output.dim() == 0:
+            gx, gp = _scaled(ctx.saved_tensors, grad_output)
+        else:
+            xn, proxies, labels, lse = ctx.saved_tensors
+            with torch.autocast(xn.device.type, enabled=False):
+                walk = _walk(xn, proxies, labels, ctx.groups, ctx.chunk, ctx.gemm)
+                target = ctx.target(walk.target_sim)
+                weight = grad_output.to(lse.dtype)
+                gx, gp = _gradients(walk, labels, ctx.scale, ctx.groups, lse, target, weight)
+        return gx, gp, None, None, None, None, None, None
+
+
+# --------------------------------------------------------------------------------------------
+# Functions
+# --------------------------------------------------------------------------------------------
+
+
+def _check_scale(fn: str, scale: object) -> float:
+    return check_number(fn, "scale", scale, low=0.0, low_open=True)
+
+
+def _check_arc_margin(fn: str, margin: object) -> float:
+    return check_number(fn, "margin", margin, low=0.0, high=math.pi, high_open=True)
+
+
+def _check_cos_margin(fn: str, margin: object) -> float:
+    return check_number(fn, "margin", margin, low=0.0)
+
+
+def _check_sub_centers(fn: str, sub_centers: object) -> int:
+    return check_int(fn, "sub_centers", sub_centers, low=1)
+
+
+def _check_temperature(fn: str, temperature: object) -> float:
+    return check_number(fn, "temperature", temperature, low=0.0, low_open=True)
+
+
+def _margin_softmax(
+    fn: str,
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    target: Target,
+    scale: float,
+    groups: int,
+    reduction: str,
+    chunk_size: int | None,
+) -> Tensor:
+    """Validate the inputs and run :class:`_MarginSoftmax` (``groups`` sub-centers per class)."""
+    x, p = _check_features(fn, embeddings, proxies)
+    if p.shape[0] % groups:
+        fail(fn, "proxies", f"to have a multiple of sub_centers={groups} rows", shape_str(p.shape))
+    x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // groups)
+    mode = check_reduction(fn, reduction)
+    chunk = _check_chunk_size(fn, chunk_size, x, p)
+    chunk = max(groups, chunk // groups * groups)  # whole classes in every chunk
+    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
+    xn = _normalized(x, p)
+    loss = _MarginSoftmax.apply(xn, p, y, target, scale, groups, chunk, weight)
+    return loss.to(x.dtype)
+
+
+def arcface(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    scale: float = 64.0,
+    margin: float = 0.5,
+    *,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """ArcFace (additive angular margin): cross-entropy with the target angle widened by ``m``.
+
+    With ``s_c = cos θ_c`` the cosine of the embedding and proxy ``c`` and ``σ = scale``:
+
+    ``ℓ_i = −log( e^{σ φ(s_{y})} / (e^{σ φ(s_{y})} + Σ_{c≠y} e^{σ s_c}) )``,
+    ``φ(s) = cos(θ + m)`` for ``θ ≤ π − m``, else ``cos θ − m·sin m``
+
+    (the fallback keeps the target logit decreasing in ``θ``; no "easy margin"). ``margin`` is
+    in **radians** (pytorch-metric-learning takes degrees: its ``28.6`` is ``0.5`` here);
+    ``margin=0`` gives :func:`~losskit.functional.cosine_softmax_cross_entropy`. Computed
+    exactly in chunks of proxies, gradients formed in the forward pass, never holding the
+    ``(B, C)`` matrix (see the module notes).
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy (class weight vector) per class, normalised inside.
+        scale (float): ``σ > 0``.
+        margin (float): ``m`` in ``[0, π)``, radians.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic, as for
+            :func:`~losskit.functional.proxy_anchor`).
+
+    Returns:
+        Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
+        dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``scale`` ≤ 0, ``margin`` outside
+            ``[0, π)``, ``chunk_size`` < 1, an unknown ``reduction``.
+
+    Reference:
+        Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition",
+        CVPR 2019.
+
+    Example:
+        >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
+        >>> from losskit.functional import cosine_softmax_cross_entropy
+        >>> bool(arcface(x, y, p) > cosine_softmax_cross_entropy(x, y, p, scale=64.0))
+        True
+    """
+    fn = "arcface"
+    target = _ArcFaceTarget(_check_arc_margin(fn, margin))
+    sigma = _check_scale(fn, scale)
+    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size)
+
+
+def cosface(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    scale: float = 64.0,
+    margin: float = 0.35,
+    *,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """CosFace (large margin cosine loss): cross-entropy with ``m`` taken off the target cosine.
+
+    ``ℓ_i = −log( e^{σ(s_y − m)} / (e^{σ(s_y − m)} + Σ_{c≠y} e^{σ s_c}) )`` with ``s_c`` the
+    cosine of the embedding and proxy ``c`` and ``σ = scale``; ``margin=0`` gives
+    :func:`~losskit.functional.cosine_softmax_cross_entropy`. Computed in chunks like
+    :func:`arcface`.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy per class, normalised inside.
+        scale (float): ``σ > 0``.
+        margin (float): ``m ≥ 0``.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Returns:
+        Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
+        dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``scale`` ≤ 0, ``margin`` < 0,
+            ``chunk_size`` < 1, an unknown ``reduction``.
+
+    Reference:
+        Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018.
+
+    Example:
+        >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
+        >>> cosface(x, y, p, reduction="none").shape
+        torch.Size([4])
+    """
+    fn = "cosface"
+    target = _CosFaceTarget(_check_cos_margin(fn, margin))
+    sigma = _check_scale(fn, scale)
+    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size)
+
+
+def subcenter_arcface(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    scale: float = 64.0,
+    margin: float = 0.5,
+    *,
+    sub_centers: int = 3,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """Sub-center ArcFace: ArcFace over ``K`` proxies per class, each class scored by its closest.
+
+    The proxies are stored class-major: rows ``c·K … c·K + K − 1`` are class ``c``'s
+    sub-centers. With ``s_c = max_k cos(x, p_{c,k})``, the loss is :func:`arcface` on these
+    pooled cosines (the gradient of each max goes to its most similar sub-center); ``K = 1`` is
+    :func:`arcface`. Computed in chunks of whole classes (``chunk_size`` rounded down to a
+    multiple of ``K``).
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C·K, D]): ``K = sub_centers`` proxies per class, class-major.
+        scale (float): ``σ > 0``.
+        margin (float): ``m`` in ``[0, π)``, radians.
+        sub_centers (int): ``K ≥ 1``.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Returns:
+        Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
+        dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels, ``sub_centers`` or
+            ``chunk_size``.
+        ValueError: wrong shapes, proxies rows not a multiple of ``K``, a label outside
+            ``[0, C)``, ``scale`` ≤ 0, ``margin`` outside ``[0, π)``, ``K`` or ``chunk_size``
+            < 1, an unknown ``reduction``.
+
+    Reference:
+        Deng et al., "Sub-center ArcFace: Boosting Face Recognition by Large-scale Noisy Web
+        Faces", ECCV 2020.
+
+    Example:
+        >>> x, p, y = torch.randn(4, 8), torch.randn(30, 8), torch.tensor([0, 3, 3, 9])
+        >>> subcenter_arcface(x, y, p, sub_centers=3).shape
+        torch.Size([])
+    """
+    fn = "subcenter_arcface"
+    target = _ArcFaceTarget(_check_arc_margin(fn, margin))
+    sigma = _check_scale(fn, scale)
+    k = _check_sub_centers(fn, sub_centers)
+    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, k, reduction, chunk_size)
+
+
+def proxy_nca(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    temperature: float = 1 / 9,
+    *,
+    reduction: Reduction = "mean",
+    chunk_size: int | None = None,
+) -> Tensor:
+    """ProxyNCA++: softmax over negative squared distances to normalised proxies.
+
+    ``ℓ_i = −log softmax_c(−‖x̂_i − p̂_c‖² / T)[y_i]`` with ``x̂``, ``p̂`` L2-normalised. Since
+    ``‖x̂ − p̂‖² = 2 − 2 s(x, p)``, this is
+    :func:`~losskit.functional.cosine_softmax_cross_entropy` with ``scale = 2/T`` exactly, and
+    is computed by the same chunked walk. pytorch-metric-learning's
+    ``ProxyNCALoss(softmax_scale=1/T)`` gives the same value and gradients.
+
+    Args:
+        embeddings (Tensor[B, D]): embeddings (normalised inside).
+        labels (Tensor[B]): integer class indices in ``[0, C)``.
+        proxies (Tensor[C, D]): one proxy per class, normalised inside.
+        temperature (float): ``T > 0`` (the paper's default ``1/9``).
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Returns:
+        Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
+        dtype.
+
+    Raises:
+        TypeError: a non-tensor or non-floating input, non-integer labels or ``chunk_size``.
+        ValueError: wrong shapes, a label outside ``[0, C)``, ``temperature`` ≤ 0,
+            ``chunk_size`` < 1, an unknown ``reduction``.
+
+    Reference:
+        Teh, DeVries, Taylor, "ProxyNCA++: Revisiting and Revitalizing Proxy Neighborhood
+        Component Analysis", ECCV 2020; Movshovitz-Attias et al., "No Fuss Distance Metric
+        Learning using Proxies", ICCV 2017.
+
+    Example:
+        >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
+        >>> from losskit.functional import cosine_softmax_cross_entropy
+        >>> a, b = proxy_nca(x, y, p, temperature=0.25), cosine_softmax_cross_entropy(x, y, p, 8.0)
+        >>> bool(torch.isclose(a, b))
+        True
+    """
+    fn = "proxy_nca"
+    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
+    t = _check_temperature(fn, temperature)
+    mode = check_reduction(fn, reduction)
+    chunk = _check_chunk_size(fn, chunk_size, x, p)
+    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
+    loss = cosine_softmax_cross_entropy_chunked(_normalized(x, p), p, y, 2.0 / t, chunk, weight)
+    return loss.to(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Modules
+# --------------------------------------------------------------------------------------------
+
+
+class _SoftmaxProxyModule(_ProxyModule):
+    """A proxy module with a ``reduction`` and a ``chunk_size``."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        reduction: Reduction,
+        chunk_size: int | None,
+        proxies_per_class: int = 1,
+    ) -> None:
+        super().__init__(num_classes, embedding_dim, proxies_per_class)
+        fn = type(self).__name__
+        self.reduction: Reduction = check_reduction(fn, reduction)
+        self.chunk_size = _check_module_chunk_size(fn, chunk_size)
+
+    def _loss(
+        self,
+        function: Callable[..., Tensor],
+        embeddings: Tensor,
+        labels: Tensor,
+        *hyper: float,
+        **keywords: int,
+    ) -> Tensor:
+        """``function(embeddings, labels, proxies, *hyper, reduction, chunk_size, ...)``."""
+        return function(
+            embeddings,
+            labels,
+            self.proxies,
+            *hyper,
+            reduction=self.reduction,
+            chunk_size=self.chunk_size,
+            **keywords,
+        )
+
+    def _repr(self, **hyper: object) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in hyper.items())
+        return (
+            f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}{extra}, "
+            f"reduction={self.reduction!r}, chunk_size={self.chunk_size}"
+        )
+
+
+class _MarginModule(_SoftmaxProxyModule):
+    """A margin-softmax module: validated ``scale`` and ``margin`` besides the above."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        scale: float,
+        margin: float,
+        check_margin: Callable[[str, object], float],
+        reduction: Reduction,
+        chunk_size: int | None,
+        sub_centers: int = 1,
+    ) -> None:
+        super().__init__(num_classes, embedding_dim, reduction, chunk_size, sub_centers)
+        fn = type(self).__name__
+        self.scale, self.margin = _check_scale(fn, scale), check_margin(fn, margin)
+
+    def extra_repr(self) -> str:
+        return self._repr(scale=self.scale, margin=self.margin)
+
+
+@register(arcface)
+class ArcFaceLoss(_MarginModule):
+    """ArcFace owning its proxies; see :func:`losskit.functional.arcface`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        scale (float): ``σ > 0``.
+        margin (float): ``m`` in ``[0, π)``, radians.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Example:
+        >>> loss = ArcFaceLoss(10, 8, scale=30.0, margin=0.3)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        scale: float = 64.0,
+        margin: float = 0.5,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size
+        )
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(arcface, embeddings, labels, self.scale, self.margin)
+
+
+@register(cosface)
+class CosFaceLoss(_MarginModule):
+    """CosFace owning its proxies; see :func:`losskit.functional.cosface`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        scale (float): ``σ > 0``.
+        margin (float): ``m ≥ 0``.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Example:
+        >>> loss = CosFaceLoss(10, 8)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        scale: float = 64.0,
+        margin: float = 0.35,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_cos_margin, reduction, chunk_size
+        )
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(cosface, embeddings, labels, self.scale, self.margin)
+
+
+@register(subcenter_arcface)
+class SubCenterArcFaceLoss(_MarginModule):
+    """Sub-center ArcFace owning its ``C·K`` proxies (class-major); see
+    :func:`losskit.functional.subcenter_arcface`.
+
+    Args:
+        num_classes (int): ``C``.
+        embedding_dim (int): ``D``.
+        sub_centers (int): ``K ≥ 1`` proxies per class.
+        scale (float): ``σ > 0``.
+        margin (float): ``m`` in ``[0, π)``, radians.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Example:
+        >>> loss = SubCenterArcFaceLoss(10, 8, sub_centers=2)
+        >>> loss.proxies.shape, loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        (torch.Size([20, 8]), torch.Size([]))
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        sub_centers: int = 3,
+        scale: float = 64.0,
+        margin: float = 0.5,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        k = _check_sub_centers(type(self).__name__, sub_centers)
+        super().__init__(
+            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size, k
+        )
+
+    @property
+    def sub_centers(self) -> int:
+        """``K``, the proxies per class."""
+        return self.proxies_per_class
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(
+            subcenter_arcface,
+            embeddings,
+            labels,
+            self.scale,
+            self.margin,
+            sub_centers=self.sub_centers,
+        )
+
+    def extra_repr(self) -> str:
+        return self._repr(sub_centers=self.sub_centers, scale=self.scale, margin=self.margin)
+
+
+@register(proxy_nca)
+class ProxyNCALoss(_SoftmaxProxyModule):
+    """ProxyNCA++ owning its proxies; see :func:`losskit.functional.proxy_nca`.
+
+    Args:
+        num_classes (int): ``C``, one proxy per class.
+        embedding_dim (int): ``D``.
+        temperature (float): ``T > 0``.
+        reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        chunk_size (int, optional): proxies per chunk (default: automatic).
+
+    Example:
+        >>> loss = ProxyNCALoss(10, 8)
+        >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
+        torch.Size([])
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_dim: int,
+        *,
+        temperature: float = 1 / 9,
+        reduction: Reduction = "mean",
+        chunk_size: int | None = None,
+    ) -> None:
+        super().__init__(num_classes, embedding_dim, reduction, chunk_size)
+        self.temperature = _check_temperature(type(self).__name__, temperature)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return self._loss(proxy_nca, embeddings, labels, self.temperature)
+
+    def extra_repr(self) -> str:
+        return self._repr(temperature=self.temperature)
