@@ -38,7 +38,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module("losskit.functional")
     if name in _REGISTRY_NAMES:
         return getattr(importlib.import_module("losskit.registry"), name)
-    if name[:1].isupper():
+    if not name.startswith("_"):
+        # a loss class, or a loss function (`losskit.focal` is `losskit.functional.focal`)
         functional = importlib.import_module("losskit.functional")
         if hasattr(functional, name):
             return getattr(functional, name)
