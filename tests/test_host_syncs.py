@@ -11,7 +11,6 @@ indexing...). Where CUDA exists, ``torch.cuda.set_sync_debug_mode("error")`` che
 from __future__ import annotations
 
 import collections
-import io
 from typing import Any
 
 import pytest
