@@ -11,7 +11,7 @@ $(BIN)/losskit: pyproject.toml
 	# torch first, pinned to the release this machine serves as a CPU build;
 	# the package itself only asks for torch>=2.4.
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[dev,reference]"
+	$(BIN)/pip install --quiet -e ".[all,dev,reference]"
 	touch $(BIN)/losskit
 
 train: $(BIN)/losskit
@@ -28,3 +28,4 @@ peers: $(BIN)/losskit
 
 test: lint peers
 	$(BIN)/pytest -n 2 $(ARGS)
+

@@ -2,19 +2,34 @@
 
 Every message reads ``"<fn>: expected `<arg>` <what was expected>, got <what came>"``, e.g.
 ``"online_triplet: expected `labels` of shape (B,) matching embeddings (B=32), got (31,)"``.
-Type problems raise :class:`TypeError`, value and shape problems :class:`ValueError`.
+Type problems raise :class:`TypeError`, value and shape problems :class:`ValueError`. The checks
+of plain values live in :mod:`losskit._plain_checks` (no torch) and are re-exported here.
+
+Shape and dtype checks read metadata only. The checks that read tensor values
+(:func:`check_labels` with ``num_classes``, :func:`check_values`, :func:`warn_if_probabilities`)
+make one host sync each and are skipped while :func:`losskit.set_checks` has them off.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import NoReturn
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from losskit._plain_checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    checks_enabled,
+    closest,
+    did_you_mean,
+    fail,
+    shape_str,
+)
 
 __all__ = [
     "check_bool",
@@ -34,47 +49,6 @@ __all__ = [
     "shape_str",
     "warn_if_probabilities",
 ]
-
-
-def shape_str(shape: Iterable[int]) -> str:
-    """Format a shape as ``(2, 3)``; a 1-tuple keeps its comma: ``(31,)``."""
-    dims = tuple(int(d) for d in shape)
-    return str(dims)
-
-
-def fail(
-    fn: str, arg: str, expected: str, got: object, *, kind: type[Exception] = ValueError
-) -> NoReturn:
-    """Raise ``kind`` with the project's one message style."""
-    raise kind(f"{fn}: expected `{arg}` {expected}, got {got}")
-
-
-def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The choice closest to ``name`` (case-insensitive), or ``None`` if nothing is close."""
-    options = list(choices)
-    lowered = {c.lower(): c for c in options}
-    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
-    return lowered[match[0]] if match else None
-
-
-def did_you_mean(name: object, choices: Iterable[str], *, form: str = "'{}'") -> str:
-    """``" (did you mean 'x'?)"`` naming the choice closest to ``name`` (:func:`closest`), or
-    ``""`` when none is close; ``form`` formats the choice (``"`{}`"`` for config keys,
-    ``"--{}"`` for flags).
-
-    >>> did_you_mean("hubr", ["huber", "mse"])
-    " (did you mean 'huber'?)"
-    """
-    hint = closest(name, choices) if isinstance(name, str) else None
-    return f" (did you mean {form.format(hint)}?)" if hint else ""
-
-
-def check_choice(fn: str, arg: str, value: object, choices: Sequence[str]) -> str:
-    """``value`` must be one of ``choices``; the error suggests the closest one."""
-    if isinstance(value, str) and value in choices:
-        return value
-    listed = ", ".join(repr(c) for c in choices)
-    fail(fn, arg, f"one of {listed}", f"{value!r}{did_you_mean(value, choices)}")
 
 
 def check_tensor(fn: str, arg: str, x: object) -> Tensor:
@@ -140,71 +114,30 @@ def check_labels(
     t = check_tensor(fn, arg, labels)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         fail(fn, arg, "to hold integer class indices", f"dtype {t.dtype}", kind=TypeError)
-    if num_classes is not None and t.numel() > 0:
-        valid = t if ignore_index is None else t[t != ignore_index]
-        if valid.numel() > 0:
-            lo, hi = int(valid.min()), int(valid.max())
-            if lo < 0 or hi >= num_classes:
-                bad = lo if lo < 0 else hi
-                extra = f" or {ignore_index}" if ignore_index is not None else ""
-                fail(
-                    fn,
-                    arg,
-                    f"in [0, {num_classes - 1}]{extra} (num_classes={num_classes})",
-                    f"a label {bad}",
-                )
+    if num_classes is not None and t.numel() > 0 and checks_enabled():
+        outside = (t < 0) | (t >= num_classes)
+        if ignore_index is not None:
+            outside &= t != ignore_index
+        if bool(outside.any()):  # the one host sync; the rest is the error path
+            lo, hi = (int(v) for v in torch.aminmax(t[outside]))
+            bad = lo if lo < 0 else hi
+            extra = f" or {ignore_index}" if ignore_index is not None else ""
+            fail(
+                fn,
+                arg,
+                f"in [0, {num_classes - 1}]{extra} (num_classes={num_classes})",
+                f"a label {bad}",
+            )
     return t
-
-
-def check_number(
-    fn: str,
-    arg: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """A finite real number within ``[low, high]`` (an end is excluded when ``*_open``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        fail(fn, arg, "to be a real number", type(value).__name__, kind=TypeError)
-    v = float(value)
-    too_low = low is not None and (v <= low if low_open else v < low)
-    too_high = high is not None and (v >= high if high_open else v > high)
-    if not math.isfinite(v) or too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        fail(fn, arg, f"in {left}{lo}, {hi}{right}", f"{value!r}")
-    return v
-
-
-def check_bool(fn: str, arg: str, value: object) -> bool:
-    """A ``bool`` flag (not an int or a tensor)."""
-    if not isinstance(value, bool):
-        fail(fn, arg, "to be a bool", type(value).__name__, kind=TypeError)
-    return value
-
-
-def check_int(fn: str, arg: str, value: object, *, low: int | None = None) -> int:
-    """An integer (not a bool), at least ``low`` when given."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        fail(fn, arg, "to be an integer", type(value).__name__, kind=TypeError)
-    if low is not None and value < low:
-        fail(fn, arg, f"to be an integer >= {low}", f"{value!r}")
-    return value
 
 
 def check_values(
     fn: str, arg: str, x: Tensor, *, low: float | None = None, high: float | None = None
 ) -> Tensor:
     """Every value of the tensor ``x`` lies in ``[low, high]`` (targets, weights); NaN fails."""
-    if x.numel() == 0:
+    if x.numel() == 0 or not checks_enabled():
         return x
-    lo_t, hi_t = torch.aminmax(x.detach())
-    lo, hi = float(lo_t), float(hi_t)
+    lo, hi = (float(v) for v in torch.stack(torch.aminmax(x.detach())).tolist())  # one sync
     bad: float | None = None
     if math.isnan(lo) or math.isnan(hi):
         bad = math.nan
@@ -227,7 +160,7 @@ def warn_if_probabilities(fn: str, arg: str, x: Tensor, *, dim: int | None = Non
     to 1 within 1e-3. Ordinary logits have negative entries or unnormalised rows, so they never
     trigger it. Costs two reductions; skipped while compiling. Returns whether it warned.
     """
-    if x.numel() == 0 or torch.compiler.is_compiling():
+    if x.numel() == 0 or not checks_enabled() or torch.compiler.is_compiling():
         return False
     with torch.no_grad():
         lo, hi = torch.aminmax(x.detach())

@@ -20,13 +20,13 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-import losskit.functional as LF
-from losskit._checks import check_choice, check_int, check_number, did_you_mean, fail
+from losskit._plain_checks import check_choice, check_int, check_number, did_you_mean, fail
 from losskit.registry import LossSpec, get_spec, list_losses
+
+if TYPE_CHECKING:  # torch is imported by the focal-stats functions: the tree stays light
+    import torch
 
 __all__ = [
     "DECISION_TREE",
@@ -698,6 +698,10 @@ def focal_weights(p_t: torch.Tensor, gamma: float) -> torch.Tensor:
     Raises:
         ValueError: if a probability is outside (0, 1) or ``gamma`` is negative.
     """
+    import torch
+
+    import losskit.functional as LF
+
     gamma = check_number("focal_weights", "gamma", gamma, low=0.0)
     p = p_t.to(torch.float64)
     if p.numel() and not bool(((p > 0) & (p < 1)).all()):
@@ -724,6 +728,9 @@ def sample_focal_mix(
     Raises:
         ValueError: for negative counts, no samples at all, or a range not inside (0, 1).
     """
+    import numpy as np
+    import torch
+
     fn = "focal_stats"
     check_int(fn, "n_hard", n_hard, low=0)
     check_int(fn, "n_easy", n_easy, low=0)
@@ -755,6 +762,7 @@ def focal_stats(
         Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
 
     Example:
+        >>> import torch
         >>> rows = focal_stats(torch.tensor([0.5]), torch.tensor([0.9]), gammas=[0, 2])
         >>> [round(r.n_eff, 4) for r in rows]
         [2.0, 0.26]

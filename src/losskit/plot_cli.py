@@ -166,9 +166,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``losskit plot`` and one sub-command per figure."""
+    from losskit._extras import add_missing_extra_parser, missing_modules
+
+    text = "draw a figure of the loss guide to a PNG"
+    if missing_modules("plot"):
+        add_missing_extra_parser(sub, "plot", text, "plot")
+        return
     p = sub.add_parser(
         "plot",
-        help="draw a figure of the loss guide to a PNG",
+        help=text,
         description="Draw a figure to a PNG (matplotlib, no display needed). Every curve is "
         "computed from losskit's own loss functions, gradients by autograd.",
     )

@@ -12,11 +12,12 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from torch import nn
+from losskit._plain_checks import did_you_mean
 
-from losskit._checks import did_you_mean
+if TYPE_CHECKING:  # the registry itself loads no torch: `losskit list --help` stays quick
+    from torch import nn
 
 __all__ = ["LossSpec", "build_loss", "get_spec", "list_losses", "register"]
 
@@ -39,7 +40,7 @@ FAMILIES: tuple[str, ...] = (
     "losskit.losses.image",
 )
 
-M = TypeVar("M", bound=type[nn.Module])
+M = TypeVar("M", bound="type[nn.Module]")
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from losskit._plain_checks import check_choice
 from losskit.registry import get_spec, list_losses
 
 __all__ = ["add_parser"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.family is not None:
+        families = sorted({get_spec(n).family for n in list_losses()})
+        check_choice("list", "family", args.family, families)
     names = list_losses(args.family)
     width = max((len(n) for n in names), default=0)
     family = None

@@ -13,7 +13,7 @@ from losskit.train.cli import add_parser
 from losskit.train.config import ConfigError, TrainConfig, load_config, save_config
 from losskit.train.tracking import banner
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "losskit" / "configs"
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from losskit._checks import did_you_mean
+from losskit._plain_checks import did_you_mean
 
 __all__ = ["add_parser"]
 
@@ -78,7 +78,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _list_configs() -> int:
+    """``--list-configs``: each shipped example with its first comment line."""
+    from losskit.train.config import example_configs
+
+    examples = example_configs()
+    width = max(map(len, examples), default=0)
+    for name, path in examples.items():
+        first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        print(f"{name:<{width}}  {first}")
+    print(f"\n(in {next(iter(examples.values())).parent}; use: losskit train --config NAME)")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.list_configs:
+        return _list_configs()
     from losskit.train.config import load_config
     from losskit.train.loop import NonFiniteLossError, train
 
@@ -187,37 +202,76 @@ def model_device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
+def _on_first_parse(parser: argparse.ArgumentParser) -> None:
+    """Add the config-key flags when ``train`` parses (its ``--help`` too), not before.
+
+    Listing the flags imports the config (pydantic), which ``losskit --help`` need not wait for.
+    """
+    parse_known_args = parser.parse_known_args
+
+    def parse(args: Any = None, namespace: Any = None) -> Any:
+        parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+        _config_flags(parser)
+        _suggest_unknown(parser)
+        return parser.parse_known_args(args, namespace)
+
+    parser.parse_known_args = parse  # type: ignore[method-assign]
+
+
+_COMMANDS = {
+    "train": "train an embedding network with CE / proxy / combined / focal losses",
+    "evaluate": "re-evaluate a run's selected model (best.pt, chosen on validation) on its "
+    "test set",
+    "predict": "predict classes for samples in a .npy file",
+}
+
+
 def add_parser(sub: Any) -> None:
     """Register ``losskit train``, ``losskit evaluate`` and ``losskit predict``."""
+    from losskit._extras import add_missing_extra_parser, missing_modules
+
+    if missing_modules("train"):
+        for name, text in _COMMANDS.items():
+            add_missing_extra_parser(sub, name, text, "train")
+        return
     p = sub.add_parser(
         "train",
-        help="train an embedding network with CE / proxy / combined / focal losses",
+        help=_COMMANDS["train"],
         description="Train with a validated config: defaults < --config YAML < flags. "
         "With no argument: the digits data set, combined loss, about a minute on a CPU.",
         allow_abbrev=False,
-        usage="losskit train [-h] [--config FILE.yaml] [--resume RUN] [--KEY VALUE ...]",
+        usage="losskit train [-h] [--list-configs] [--config FILE.yaml] [--resume RUN] "
+        "[--KEY VALUE ...]",
     )
-    p.add_argument("--config", default=None, metavar="FILE.yaml", help="a YAML file of config keys")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.yaml",
+        help="a YAML file of config keys, or the name of a shipped example (e.g. combined_07)",
+    )
+    p.add_argument(
+        "--list-configs",
+        "--list_configs",
+        dest="list_configs",
+        action="store_true",
+        help="list the example configs shipped with losskit and exit",
+    )
     p.add_argument(
         "--resume",
         default=None,
         metavar="RUN",
         help="continue the run in folder RUN from checkpoints/last.pt",
     )
-    _config_flags(p)
-    _suggest_unknown(p)
+    _on_first_parse(p)
     p.set_defaults(func=_train)
 
-    e = sub.add_parser(
-        "evaluate",
-        help="re-evaluate a run's selected model (best.pt, chosen on validation) on its test set",
-    )
+    e = sub.add_parser("evaluate", help=_COMMANDS["evaluate"])
     e.add_argument("--run", required=True, help="the run folder")
     e.add_argument("--checkpoint", choices=("best", "last"), default="best")
     e.add_argument("--device", default="auto")
     e.set_defaults(func=_evaluate)
 
-    q = sub.add_parser("predict", help="predict classes for samples in a .npy file")
+    q = sub.add_parser("predict", help=_COMMANDS["predict"])
     q.add_argument("--run", required=True, help="the run folder")
     q.add_argument("--input", required=True, help="X.npy: (N, *sample_shape) raw samples")
     q.add_argument("--output", required=True, help="the CSV file to write")

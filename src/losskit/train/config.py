@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from losskit._checks import check_number, did_you_mean
 from losskit._files import atomic_write
+from losskit._plain_checks import check_number, did_you_mean
 
 __all__ = [
     "BACKBONES",
@@ -26,7 +26,9 @@ __all__ = [
     "PROXY_TYPES",
     "ConfigError",
     "TrainConfig",
+    "example_configs",
     "load_config",
+    "resolve_config",
     "save_config",
 ]
 
@@ -42,6 +44,7 @@ PROXY_TYPES: tuple[str, ...] = (
 )
 BACKBONES: tuple[str, ...] = ("auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50")
 _FN = "config"
+_EXAMPLES = Path(__file__).resolve().parents[1] / "configs"  # shipped inside the package
 
 
 class ConfigError(ValueError):
@@ -365,21 +368,49 @@ def _format_error(err: ValidationError) -> str:
     return "; ".join(dict.fromkeys(lines))
 
 
+def example_configs() -> dict[str, Path]:
+    """The example configs shipped with losskit (the loss guide's five): name -> file."""
+    return {p.stem: p for p in sorted(_EXAMPLES.glob("*.yaml"))}
+
+
+def resolve_config(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself when it is a file, else the shipped example of that bare name.
+
+    ``combined_07`` and ``combined_07.yaml`` both name ``losskit/configs/combined_07.yaml``
+    (``losskit train --list-configs`` lists them); a file of that name in the current folder
+    wins.
+
+    Raises:
+        FileNotFoundError: neither a file nor an example, with the closest example's name.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    examples = example_configs()
+    name = p.name.removesuffix(".yaml")
+    if p.parent == Path(".") and name in examples:
+        return examples[name]
+    raise FileNotFoundError(
+        f"{_FN}: no config file at {p} and no example config of that name"
+        f"{did_you_mean(name, examples)} (examples: {', '.join(examples)})"
+    )
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
     """Build the config: defaults, then the YAML file at ``path``, then ``overrides``.
 
+    ``path`` is a file or the bare name of a shipped example (:func:`resolve_config`).
+
     Raises:
         ConfigError: an unknown key (with the closest valid one), a value out of range, an unknown
             ``loss_type`` / ``proxy_type``, or a YAML file that is not a mapping.
-        FileNotFoundError: ``path`` does not exist.
+        FileNotFoundError: ``path`` is neither a file nor an example's name.
     """
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"{_FN}: no config file at {p}")
+        p = resolve_config(path)
         with p.open(encoding="utf-8") as f:
             loaded = yaml.safe_load(f)
         if loaded is not None and not isinstance(loaded, dict):

@@ -235,9 +235,11 @@ class _Walk:
 
 
 def _scaled(saved: tuple[Tensor, ...], grad_output: Tensor) -> tuple[Tensor, ...]:
-    """The stored gradients times the incoming scalar (no copy when it is 1)."""
-    if float(grad_output) == 1.0:  # the usual loss.backward(); one host sync on CUDA
-        return saved
+    """The stored gradients times the incoming scalar.
+
+    Always multiplied: skipping the product when ``grad_output`` is 1 would read it on the host
+    (a sync), and an in-place product would break a second backward (``retain_graph``).
+    """
     return tuple(g * grad_output.to(g.dtype) for g in saved)
 
 
@@ -276,7 +278,9 @@ class _ProxyAnchor(torch.autograd.Function):
                     # 0·R stays 0 in add_block_grads).
                     walk.without_targets(raw, start, end, torch.finfo(raw.dtype).min)
                     scale = alpha * inv
-                    m = torch.addcmul(raw.new_tensor(alpha * delta), raw.amax(dim=0), scale)
+                    m = (
+                        raw.amax(dim=0).mul_(scale).add_(alpha * delta)
+                    )  # no scalar copied to the device
                     m.clamp_min_(0.0)
                     e = torch.addcmul(alpha * delta - m, raw, scale).exp_()  # e^{z − m}
                     column, slope = scale, None  # ∂z/∂s = α, folded into the column factor

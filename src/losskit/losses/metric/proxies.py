@@ -150,7 +150,8 @@ def _normalized(x: Tensor, proxies: Tensor) -> Tensor:
 
 def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: float) -> Tensor:
     """Proxy-Anchor from a full similarity matrix ``sim (B, C)`` (the multi-proxy path)."""
-    targets = F.one_hot(labels, sim.shape[1]).bool()
+    classes = torch.arange(sim.shape[1], device=labels.device)
+    targets = labels.unsqueeze(1) == classes  # one-hot without F.one_hot's range check
     z = (alpha * (sim + delta)).masked_fill(targets, -torch.inf)
     negative = log1p_sum_exp(z, 0).sum() / sim.shape[1]
     target_sim = sim.gather(1, labels.unsqueeze(1)).squeeze(1)
