@@ -4,27 +4,33 @@ program); the work is in :mod:`losskit.train.export`."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from losskit.train.assembly import LoadedRun
 
 __all__ = ["add_parser"]
+
+
+def _open(fn: str, args: argparse.Namespace, device: str) -> tuple[LoadedRun, Path]:
+    """The run of ``--run`` and the path of ``--output``, both checked before any work."""
+    from losskit.train.assembly import load_run
+    from losskit.train.export import check_output_path, check_run_dir
+
+    check_run_dir(fn, args.run, args.checkpoint)
+    out = check_output_path(fn, args.output)
+    return load_run(args.run, args.checkpoint, device), out
 
 
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from losskit._files import atomic_write
-    from losskit.train.assembly import load_run
     from losskit.train.cli import _device
-    from losskit.train.export import (
-        check_output_path,
-        check_run_dir,
-        embed_samples,
-        read_samples,
-    )
+    from losskit.train.export import embed_samples, read_samples
 
-    check_run_dir("embed", args.run, args.checkpoint)
-    out = check_output_path("embed", args.output)
-    run = load_run(args.run, args.checkpoint, _device(args.device))
+    run, out = _open("embed", args, _device(args.device))
     x = read_samples("embed", args.input, run.info, normalized=args.normalized)
     features = embed_samples(run, x, normalize=args.normalize).numpy()
     atomic_write(out, lambda f: np.save(f, features))
@@ -33,18 +39,9 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from losskit.train.assembly import load_run
-    from losskit.train.export import (
-        check_output_path,
-        check_run_dir,
-        export_program,
-        program_metadata,
-        save_program,
-    )
+    from losskit.train.export import export_program, program_metadata, save_program
 
-    check_run_dir("export", args.run, args.checkpoint)
-    out = check_output_path("export", args.output)
-    run = load_run(args.run, args.checkpoint, "cpu")
+    run, out = _open("export", args, "cpu")
     save_program(export_program(run), out, program_metadata(run))
     shape = ", ".join(map(str, run.info["sample_shape"]))
     print(

@@ -117,8 +117,8 @@ class CNN2d(nn.Module):
     The last feature map is average-pooled to a ``grid × grid`` map and flattened, so the
     features keep where things are in the image (``grid=1``: global average pooling). Global
     pooling keeps only what is present: cross-entropy then learns features that separate the
-    training classes but transfer poorly to unseen ones (Recall@1 of unseen glyph classes 0.51
-    with ``grid=1``, 0.93 with ``grid=4``; ``benchmarks/trainer_quality.py``).
+    training classes but transfer poorly to unseen ones (CE's Recall@1 on the unseen glyph
+    classes of ``benchmarks/trainer_quality.py``: 0.48 with ``grid=1``, 0.85 with ``grid=4``).
     """
 
     def __init__(self, channels: int, size: int, width: int = 32, grid: int = 4) -> None:
