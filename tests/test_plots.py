@@ -346,6 +346,77 @@ def test_embeddings_proxies_of_other_classes_are_black(tmp_path):
     assert (stars.get_facecolors() == to_rgba("black")).all()
 
 
+def _trained_run(tmp_path, protocol):
+    """A tiny run on six named classes of vectors: retrieval trains on 3, tests on the other 3."""
+    import io
+
+    from losskit.train.config import load_config
+    from losskit.train.loop import train
+
+    rng = np.random.default_rng(0)
+    names = np.array(["ant", "bee", "cat", "dog", "eel", "fox"])
+    for split, n in (("train", 120), ("test", 60)):
+        y = np.arange(n) % 6
+        x = rng.normal(size=(n, 8)) + 3 * np.eye(6, 8)[y]
+        np.save(tmp_path / f"{split}_data.npy", x.astype(np.float32))
+        np.save(tmp_path / f"{split}_labels.npy", names[y])
+    overrides = {"dataset": "npy", "data_dir": str(tmp_path), "protocol": protocol,
+                 "loss_type": "combined", "epochs": 1, "hidden_dim": 16, "embedding_dim": 8,
+                 "batch_size": 32, "quiet": True, "output_dir": str(tmp_path / "run"),
+                 "val_fraction": 0}  # fmt: skip
+    train(load_config(overrides=overrides), stream=io.StringIO())
+    return tmp_path / "run"
+
+
+def test_embeddings_of_a_retrieval_run_keep_training_proxies_apart(tmp_path):
+    run = _trained_run(tmp_path, "retrieval")
+    data = np.load(run / "embeddings.npz")
+    assert str(data["protocol"]) == "retrieval"
+    assert list(data["class_names"]) == ["dog", "eel", "fox"]  # the unseen half, by label
+    assert list(data["proxy_class_names"]) == ["ant", "bee", "cat"]
+    # 3 test classes labelled 0..2 and 3 proxies: only the saved protocol tells them apart
+    assert sorted(set(data["labels"])) == [0, 1, 2] and len(data["proxies"]) == 3
+    fig = embeddings_figure(run, method="pca")
+    ax, colourbar = fig.axes
+    stars = ax.collections[1]
+    assert (stars.get_facecolors() == to_rgba("black")).all()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "proxies of the 3 training classes"
+    ]
+    assert [t.get_text() for t in colourbar.get_yticklabels()] == ["dog", "eel", "fox"]
+    assert ax.get_title().endswith("3 unseen classes")
+
+
+def test_embeddings_of_a_classification_run_show_class_names(tmp_path):
+    run = _trained_run(tmp_path, "classification")
+    fig = embeddings_figure(run, method="pca")
+    ax, colourbar = fig.axes
+    points, stars = ax.collections
+    assert [t.get_text() for t in colourbar.get_yticklabels()] == [
+        "ant", "bee", "cat", "dog", "eel", "fox"
+    ]  # fmt: skip
+    colours = points.to_rgba(np.arange(6))
+    np.testing.assert_allclose(stars.get_facecolors(), colours)  # proxy c in class c's colour
+
+
+def test_embeddings_several_proxies_per_class_take_their_class_colour(tmp_path):
+    rng = np.random.default_rng(3)
+    np.savez(
+        tmp_path / "embeddings.npz",
+        features=rng.normal(size=(20, 3)),
+        labels=np.arange(20) % 2,
+        proxies=rng.normal(size=(4, 3)),  # 2 classes x 2 proxies, class-major
+        protocol=np.array("classification"),
+        class_names=np.array(["no", "yes"]),
+        proxy_class_names=np.array(["no", "yes"]),
+    )
+    fig = embeddings_figure(tmp_path, method="pca")
+    points, stars = fig.axes[0].collections
+    expected = points.to_rgba(np.array([0, 0, 1, 1]))
+    np.testing.assert_allclose(stars.get_facecolors(), expected)
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["no", "yes"]
+
+
 def test_embeddings_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"containing embeddings.npz"):
         embeddings_figure(tmp_path)

@@ -20,6 +20,7 @@ __all__ = ["main"]
 # Modules that contribute commands, in the order ``losskit --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "losskit.train.cli",
+    "losskit.train.export_cli",
     "losskit.registry_cli",
     "losskit.guide_cli",
     "losskit.plot_cli",

@@ -50,6 +50,23 @@ def test_embedding_net_accepts_any_backbone_with_out_features() -> None:
     assert (features.shape, logits.shape) == ((3, 4), (3, 2))
 
 
+def test_cnn2d_pool_grid_keeps_where_things_are() -> None:
+    torch.manual_seed(0)
+    x = torch.zeros(2, 1, 32, 32)
+    x[0, 0, 8:10, 8:10] = 1.0  # the same blob, moved by 12 pixels (far from the borders)
+    x[1, 0, 20:22, 20:22] = 1.0
+    pooled = {}
+    for grid in (1, 4):
+        net = build_backbone("cnn2d", (1, 32, 32), pool_grid=grid).eval()
+        assert net.out_features == 128 * grid * grid
+        with torch.no_grad():
+            pooled[grid] = net(x)
+        assert pooled[grid].shape == (2, 128 * grid * grid)
+    # global pooling only sees what is there; the 4x4 grid also sees where
+    torch.testing.assert_close(pooled[1][0], pooled[1][1], atol=1e-5, rtol=1e-5)
+    assert (pooled[4][0] - pooled[4][1]).abs().max() > 1e-2
+
+
 def test_errors() -> None:
     with pytest.raises(
         ValueError, match=r"expected `sample shape` \(L,\), \(C, L\) or \(C, H, W\)"

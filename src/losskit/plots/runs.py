@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import BoundaryNorm
+from matplotlib.colors import BoundaryNorm, Colormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -169,6 +169,38 @@ def load_embeddings(
     )
 
 
+def _saved_labels(
+    run: str | os.PathLike[str],
+) -> tuple[str | None, list[str] | None, list[str] | None]:
+    """``protocol``, test ``class_names`` (by label) and ``proxy_class_names`` (the training
+    classes) saved with a run's embeddings; ``None`` for each one the file lacks."""
+    path = _run_file("load_embeddings", run, "embeddings.npz")
+    with np.load(path, allow_pickle=False) as data:
+        saved = {k: data[k] for k in ("protocol", "class_names", "proxy_class_names") if k in data}
+    protocol = str(saved["protocol"]) if "protocol" in saved else None
+    names, proxy_names = (
+        [str(n) for n in saved[k].reshape(-1)] if k in saved else None
+        for k in ("class_names", "proxy_class_names")
+    )
+    return protocol or None, names, proxy_names
+
+
+def _proxy_classes(
+    num_proxies: int, protocol: str | None, classes: np.ndarray, proxy_names: list[str] | None
+) -> np.ndarray | None:
+    """The test class of each proxy, or ``None`` when the proxies stand for other classes.
+
+    Retrieval runs test on unseen classes: their proxies belong to the training classes, even
+    when both halves have as many classes. Several proxies per class are stored class-major.
+    A file without ``protocol`` counts as classification when its labels are ``0..C-1``.
+    """
+    if protocol == "retrieval":
+        return None
+    if protocol == "classification" and proxy_names:
+        return np.arange(num_proxies) // max(1, num_proxies // len(proxy_names))
+    return np.arange(num_proxies) if np.array_equal(classes, np.arange(num_proxies)) else None
+
+
 def _project(points: np.ndarray, method: Method, seed: int) -> np.ndarray:
     if method == "pca":
         from sklearn.decomposition import PCA
@@ -194,9 +226,11 @@ def embeddings_figure(
 
     Embeddings and proxies are L2-normalised first (the proxy losses compare cosines) unless
     ``normalize=False``, and projected together so the proxies land among their classes.
-    A proxy takes its class's colour when the labels are exactly the proxies' classes
-    ``0..C-1`` (the classification protocol); otherwise (retrieval: the test classes are unseen)
-    proxies are drawn in black.
+    The protocol and class names saved with the run (``embeddings.npz``) decide the rest: under
+    ``classification`` each proxy takes its class's colour; under ``retrieval`` the test classes
+    are unseen, so the proxies (of the training classes) are drawn apart in black, whatever the
+    number of classes. The colour bar (up to 20 classes) shows the class names. For files without
+    a saved protocol, proxies are coloured when the labels are exactly ``0..C-1``.
 
     Args:
         run (path): the run folder (or its ``embeddings.npz``).
@@ -211,6 +245,7 @@ def embeddings_figure(
     method = check_choice("embeddings_figure", "method", method, ("tsne", "pca"))  # type: ignore[assignment]
     check_int("embeddings_figure", "max_points", max_points, low=2)
     features, labels, proxies = load_embeddings(run)
+    protocol, names, proxy_names = _saved_labels(run)
     if features.shape[0] > max_points:
         keep = np.sort(np.random.default_rng(seed).permutation(features.shape[0])[:max_points])
         features, labels = features[keep], labels[keep]
@@ -237,8 +272,9 @@ def embeddings_figure(
     )
     handles = []
     if proxies is not None:
-        same_classes = np.array_equal(classes, np.arange(len(proxies)))
-        face = cmap(np.arange(len(proxies))) if same_classes else "black"
+        owner = _proxy_classes(len(proxies), protocol, classes, proxy_names)
+        same_classes = owner is not None
+        face = "black" if owner is None else _class_colours(cmap, classes, owner)
         ax.scatter(
             xy_prox[:, 0],
             xy_prox[:, 1],
@@ -257,17 +293,22 @@ def embeddings_figure(
                 linestyle="none",
                 markeredgecolor="black",
                 markerfacecolor="white" if same_classes else "black",
-                label=f"proxies ({len(proxies)})",
+                label=f"proxies ({len(proxies)})"
+                if same_classes
+                else f"proxies of the {len(proxy_names or proxies)} training classes",
             )
         )
     if k <= 20:
         colours = fig.colorbar(ax.collections[0], ax=ax, ticks=range(k))
-        colours.ax.set_yticklabels([str(c) for c in classes])
+        colours.ax.set_yticklabels(
+            [names[c] if names and 0 <= c < len(names) else str(c) for c in classes]
+        )
         colours.set_label("class")
     name = "t-SNE" if method == "tsne" else "PCA"
     style_axes(
         ax,
-        f"{name} of {len(labels)} test embeddings, {len(classes)} classes",
+        f"{name} of {len(labels)} test embeddings, {len(classes)} "
+        + ("unseen classes" if protocol == "retrieval" else "classes"),
         f"{name} 1",
         f"{name} 2",
         legend=False,
@@ -275,3 +316,11 @@ def embeddings_figure(
     if handles:
         ax.legend(handles=handles, fontsize="small")
     return fig
+
+
+def _class_colours(cmap: Colormap, classes: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """The colour of each owner class among the plotted ``classes``; grey where it is absent."""
+    index = np.searchsorted(classes, owner).clip(0, len(classes) - 1)
+    colours = cmap(index)
+    colours[classes[index] != owner] = (0.6, 0.6, 0.6, 1.0)
+    return np.asarray(colours)

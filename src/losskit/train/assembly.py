@@ -90,6 +90,7 @@ def build_network(
         dropout=config.dropout,
         classifier=config.classifier,
         cosine_scale=config.cosine_scale,
+        pool_grid=config.pool_grid,
         weights=config.pretrained_weights if pretrained else None,
     )
 

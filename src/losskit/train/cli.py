@@ -154,20 +154,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from losskit._files import atomic_write
-    from losskit.train.assembly import load_run, raw_inputs
+    from losskit.train.assembly import load_run
+    from losskit.train.export import read_samples
 
     device = _device(args.device)
     _, model, objective, info = load_run(args.run, args.checkpoint, device)
-    path = Path(args.input)
-    if not path.is_file():
-        raise FileNotFoundError(f"predict: no input file at {path}")
-    x = raw_inputs(
-        np.load(path, allow_pickle=False), info, fn="predict", normalized=args.normalized
-    )
+    x = read_samples("predict", args.input, info, normalized=args.normalized)
     names = info["class_names"]
     rows = []
     with torch.no_grad():

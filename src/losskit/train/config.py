@@ -143,6 +143,8 @@ class TrainConfig(BaseModel):
     """width of the MLP backbone"""
     dropout: float = 0.1
     """dropout of the MLP backbone"""
+    pool_grid: int = 4
+    """cnn2d: average-pool the last feature map to pool_grid × pool_grid, flattened (1: global)"""
     classifier: Literal["linear", "cosine"] = "linear"
     """linear | cosine: the classifier head (cosine: normalised softmax, scale·cos(x, w_c))"""
     cosine_scale: float = 16.0
@@ -283,6 +285,7 @@ class TrainConfig(BaseModel):
         "eval_every",
         "image_size",
         "grad_accum_steps",
+        "pool_grid",
     )
     @classmethod
     def _at_least_one(cls, v: int, info: Any) -> int:

@@ -301,6 +301,7 @@ class RunFiles(Callback):
             list(run.data.test_class_names),
             results,
             seed=run.config.seed,
+            proxy_class_names=list(run.data.class_names),
         )
 
 
@@ -364,9 +365,14 @@ def write_outputs(
     results: dict[str, Any],
     *,
     seed: int = 0,
+    proxy_class_names: list[str] | None = None,
 ) -> None:
     """``results.json``, ``embeddings.npz`` (at most 5000 test rows, seeded) and, for
-    classification, ``confusion_matrix.png`` and ``classification_report.json``."""
+    classification, ``confusion_matrix.png`` and ``classification_report.json``.
+
+    ``embeddings.npz`` holds test ``features`` and ``labels``, the ``proxies`` (if any), the
+    ``protocol``, the test ``class_names`` (by label) and the ``proxy_class_names`` (the
+    training classes, by proxy), so ``losskit plot embeddings`` needs no other file."""
     text = json.dumps(results, indent=2).encode("utf-8")
     atomic_write(run_dir / "results.json", lambda f: f.write(text))
     n = len(evaluation.labels)
@@ -374,9 +380,12 @@ def write_outputs(
     arrays = {
         "features": evaluation.features[keep].numpy(),
         "labels": evaluation.labels[keep].numpy(),
+        "protocol": np.array(str(results.get("protocol", ""))),
+        "class_names": np.array(class_names, dtype=str),
     }
     if proxies is not None:
         arrays["proxies"] = proxies.detach().float().cpu().numpy()
+        arrays["proxy_class_names"] = np.array(proxy_class_names or [], dtype=str)
     atomic_write(run_dir / "embeddings.npz", lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     if evaluation.confusion is not None:
         from losskit.train.evaluate import confusion_figure
