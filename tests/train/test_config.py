@@ -89,7 +89,7 @@ def test_choices_are_case_insensitive() -> None:
         ({"epochs": "many"}, r"`epochs` input should be a valid integer"),
         ({"lr": 0.0}, r"expected `lr` in \(0, inf\], got 0.0"),
         ({"classifier": "cosin"}, r"`classifier` one of .*got 'cosin' \(did you mean 'cosine'"),
-        ({"cosine_scale": 0}, r"expected `cosine_scale` in \(0, inf\], got 0"),
+        ({"cosine_scale": 0}, r"expected `cosine_scale` in \(0, inf\), got 0"),
         ({"freeze_epochs": 3, "epochs": 3}, r"expected `freeze_epochs` < epochs \(3\), got 3"),
         ({"warmup_epochs": 4, "epochs": 3}, r"expected `warmup_epochs` <= epochs \(3\), got 4"),
         ({"optimizer": "adam"}, r"`optimizer` one of 'adamw', 'sgd', got 'adam'"),
