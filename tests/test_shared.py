@@ -226,7 +226,10 @@ def test_list_losses_is_sorted_and_filters_by_family():
         "binary_cross_entropy", "cross_entropy", "label_smoothing_cross_entropy", "focal",
         "binary_focal", "asymmetric_loss", "jsd_cross_entropy",
     }  # fmt: skip
-    assert losskit.list_losses("no-such-family") == []
+    with pytest.raises(
+        ValueError, match=r"`family` one of .*got 'regresion' \(did you mean 'regression'\?\)"
+    ):
+        losskit.list_losses("regresion")
 
 
 def test_get_spec_and_build_loss():
