@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import struct
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,7 +110,14 @@ def reading_checkpoint(path: str | os.PathLike[str]) -> Iterator[None]:
     """Turn a failed ``torch.load(path, weights_only=True)`` into a :class:`CheckpointError`."""
     try:
         yield
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        struct.error,
+        zipfile.BadZipFile,
+        RuntimeError,
+        ValueError,
+    ) as err:
         raise CheckpointError(
             f"{path} is not a losskit checkpoint or is damaged (checkpoints are read as plain "
             f"tensors and data only, never unpickled): {_first_line(err)}"
