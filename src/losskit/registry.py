@@ -105,8 +105,7 @@ def list_losses(family: str | None = None) -> list[str]:
     if family is not None:
         families = sorted({s.family for s in _REGISTRY.values()})
         if family not in families:
-            hint = closest(family, families) if isinstance(family, str) else None
-            suggestion = f" (did you mean {hint!r}?)" if hint else ""
+            suggestion = did_you_mean(family, families)
             raise ValueError(
                 f"list_losses: expected `family` one of {', '.join(map(repr, families))}, "
                 f"got {family!r}{suggestion}"
@@ -138,8 +137,7 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         for key in kwargs:
             if key not in accepted:
-                hint = closest(key, accepted)
-                suggestion = f" (did you mean {hint!r}?)" if hint else ""
+                suggestion = did_you_mean(key, accepted)
                 raise TypeError(
                     f"build_loss: expected keyword arguments of {cls.__name__} "
                     f"({', '.join(accepted) or 'none'}), got {key!r}{suggestion}"

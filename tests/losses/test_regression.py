@@ -449,9 +449,9 @@ def test_quantile_matches_the_pinball_formula():
 
 def test_robust_and_quantile_errors():
     x, y = _pair(3, 2)
-    with pytest.raises(ValueError, match=r"robust: expected `scale` in \(0, inf\], got 0.0"):
+    with pytest.raises(ValueError, match=r"robust: expected `scale` in \(0, inf\), got 0.0"):
         LF.robust(x, y, 1.0, 0.0)
-    with pytest.raises(ValueError, match=r"robust: expected `alpha` in \[-inf, inf\], got inf"):
+    with pytest.raises(ValueError, match=r"`alpha` to be a finite number in \(-inf, inf\)"):
         LF.robust(x, y, math.inf)
     with pytest.raises(TypeError, match=r"RobustLoss: expected `alpha` to be a real number"):
         losskit.RobustLoss(alpha="1")
