@@ -165,7 +165,7 @@ def test_gradient_report_healthy():
 def test_gradient_report_errors():
     with pytest.raises(TypeError, match=r"gradient_report: expected `model` to be an nn.Module"):
         gradient_report(torch.ones(3))
-    with pytest.raises(ValueError, match=r"expected `explode_threshold` in \(0, inf\], got 0"):
+    with pytest.raises(ValueError, match=r"expected `explode_threshold` in \(0, inf\), got 0"):
         gradient_report(nn.Linear(1, 1), explode_threshold=0)
 
 
@@ -215,5 +215,5 @@ def test_scale_warning_errors():
         warn_if_combined_scales_differ({"x": torch.ones(3)})
     with pytest.raises(TypeError, match=r"expected `parts\['x'\]` .* got str"):
         warn_if_combined_scales_differ({"x": "1"})
-    with pytest.raises(ValueError, match=r"expected `ratio` in \[1, inf\], got 0.5"):
+    with pytest.raises(ValueError, match=r"expected `ratio` in \[1, inf\), got 0.5"):
         warn_if_combined_scales_differ({"x": 1.0}, ratio=0.5)

@@ -228,7 +228,7 @@ def test_sample_focal_mix_ranges_and_seed():
 def test_focal_stats_errors():
     with pytest.raises(ValueError, match=r"focal_weights: expected `p_t` in \(0, 1\), got values"):
         focal_weights(torch.tensor([0.5, 1.0]), 2.0)
-    with pytest.raises(ValueError, match=r"focal_weights: expected `gamma` in \[0, inf\], got -1"):
+    with pytest.raises(ValueError, match=r"focal_weights: expected `gamma` in \[0, inf\), got -1"):
         focal_weights(torch.tensor([0.5]), -1)
     with pytest.raises(ValueError, match=r"expected `hard_range` to be \(low, high\) with 0 < low"):
         sample_focal_mix(hard_range=(0.5, 0.1))

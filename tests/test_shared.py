@@ -83,15 +83,20 @@ def test_check_labels():
     [
         (True, {}, TypeError, "f: expected `a` to be a real number, got bool"),
         ("1", {}, TypeError, "f: expected `a` to be a real number, got str"),
-        (float("nan"), {}, ValueError, "f: expected `a` in [-inf, inf], got nan"),
-        (0.0, {"low": 0.0, "low_open": True}, ValueError, "f: expected `a` in (0, inf], got 0.0"),
+        (
+            float("nan"),
+            {},
+            ValueError,
+            "f: expected `a` to be a finite number in (-inf, inf), got nan",
+        ),
+        (0.0, {"low": 0.0, "low_open": True}, ValueError, "f: expected `a` in (0, inf), got 0.0"),
         (
             1.0,
             {"high": 1.0, "high_open": True},
             ValueError,
-            "f: expected `a` in [-inf, 1), got 1.0",
+            "f: expected `a` in (-inf, 1), got 1.0",
         ),
-        (-1, {"low": 0.0}, ValueError, "f: expected `a` in [0, inf], got -1"),
+        (-1, {"low": 0.0}, ValueError, "f: expected `a` in [0, inf), got -1"),
     ],
 )
 def test_check_number_errors(value, kwargs, kind, message):
@@ -123,7 +128,7 @@ def test_check_values():
         _checks.check_values("f", "t", torch.tensor([-0.5, 2.0]), low=0.0, high=1.0)
     with _raises(ValueError, "f: expected `t` with values in [0, 1], got a value 2"):
         _checks.check_values("f", "t", torch.tensor([0.5, 2.0]), low=0.0, high=1.0)
-    with _raises(ValueError, "f: expected `t` with values in [0, inf], got a value nan"):
+    with _raises(ValueError, "f: expected `t` with values in [0, inf), got a value nan"):
         _checks.check_values("f", "t", torch.tensor([0.5, float("nan")]), low=0.0)
 
 
@@ -221,7 +226,10 @@ def test_list_losses_is_sorted_and_filters_by_family():
         "binary_cross_entropy", "cross_entropy", "label_smoothing_cross_entropy", "focal",
         "binary_focal", "asymmetric_loss", "jsd_cross_entropy",
     }  # fmt: skip
-    assert losskit.list_losses("no-such-family") == []
+    with pytest.raises(
+        ValueError, match=r"`family` one of .*got 'regresion' \(did you mean 'regression'\?\)"
+    ):
+        losskit.list_losses("regresion")
 
 
 def test_get_spec_and_build_loss():
@@ -250,7 +258,7 @@ def test_build_loss_unknown_name_suggests_the_closest(name, suffix):
 
 
 def test_build_loss_passes_validation_errors_through():
-    with _raises(ValueError, "HuberLoss: expected `delta` in (0, inf], got -1.0"):
+    with _raises(ValueError, "HuberLoss: expected `delta` in (0, inf), got -1.0"):
         losskit.build_loss("huber", delta=-1.0)
 
 

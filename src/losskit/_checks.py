@@ -148,7 +148,8 @@ def check_values(
     if bad is not None:
         lo_s = "-inf" if low is None else f"{low:g}"
         hi_s = "inf" if high is None else f"{high:g}"
-        fail(fn, arg, f"with values in [{lo_s}, {hi_s}]", f"a value {bad:g}")
+        left, right = "(" if low is None else "[", ")" if high is None else "]"
+        fail(fn, arg, f"with values in {left}{lo_s}, {hi_s}{right}", f"a value {bad:g}")
     return x
 
 

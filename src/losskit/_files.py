@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from losskit.errors import writing
+
 __all__ = ["TEMP_SUFFIX", "atomic_write"]
 
 TEMP_SUFFIX = ".tmp"
@@ -26,17 +28,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     p = Path(path)
     if not p.parent.is_dir():
         raise FileNotFoundError(f"cannot write {p}: no folder {p.parent}")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=TEMP_SUFFIX)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(p):  # a full or read-only disk names the file
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=TEMP_SUFFIX)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> the usual permissions
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return p
 
 

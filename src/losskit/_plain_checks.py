@@ -87,11 +87,12 @@ def check_number(
     too_low = low is not None and (v <= low if low_open else v < low)
     too_high = high is not None and (v >= high if high_open else v > high)
     if not math.isfinite(v) or too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        fail(fn, arg, f"in {left}{lo}, {hi}{right}", f"{value!r}")
+        finite = "to be a finite number " if not math.isfinite(v) else ""
+        fail(fn, arg, f"{finite}in {left}{lo}, {hi}{right}", f"{value!r}")
     return v
 
 

@@ -12,8 +12,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from losskit import __version__
+from losskit.errors import EXIT_RUNNING, EXIT_USAGE, describe
 
 __all__ = ["main"]
 
@@ -27,13 +29,25 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line, ``losskit <command>: error: …`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command's sub-parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="losskit",
         description="Loss functions for PyTorch, and a trainer that puts them to work.",
     )
     parser.add_argument("--version", action="version", version=f"losskit {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of a failure (also accepted after the command)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
@@ -41,20 +55,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``losskit`` console script."""
+    """Entry point of the ``losskit`` console script.
+
+    A failure ends in one line ``losskit <command>: error: …`` with exit code 2 (bad input), 1
+    (a failure while running) or 130 (interrupted), see :mod:`losskit.errors`; ``--debug``
+    (anywhere on the line) shows the traceback instead.
+    """
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_in
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args([a for a in args_in if a != "--debug"])
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    command = " ".join(filter(None, (args.command, getattr(args, "figure", None))))
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into a reader that closed early (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"losskit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as err:
+        if debug:
+            raise
+        message, code = describe(err) or (
+            f"unexpected {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            EXIT_RUNNING,
+        )
+        print(f"losskit {command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

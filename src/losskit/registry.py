@@ -99,8 +99,20 @@ def _load() -> None:
 
 
 def list_losses(family: str | None = None) -> list[str]:
-    """Names of every registered loss (sorted), optionally of one family (e.g. ``"regression"``)."""
+    """Names of every registered loss (sorted), optionally of one family (e.g. ``"regression"``).
+
+    Raises:
+        ValueError: an unknown ``family`` (with the closest one).
+    """
     _load()
+    if family is not None:
+        families = sorted({s.family for s in _REGISTRY.values()})
+        if family not in families:
+            suggestion = did_you_mean(family, families)
+            raise ValueError(
+                f"list_losses: expected `family` one of {', '.join(map(repr, families))}, "
+                f"got {family!r}{suggestion}"
+            )
     return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
 
 
@@ -123,4 +135,14 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
         >>> losskit.build_loss("huber", delta=0.5)
         HuberLoss(delta=0.5, reduction='mean')
     """
-    return get_spec(name).cls(**kwargs)
+    cls = get_spec(name).cls
+    accepted = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        for key in kwargs:
+            if key not in accepted:
+                suggestion = did_you_mean(key, accepted)
+                raise TypeError(
+                    f"build_loss: expected keyword arguments of {cls.__name__} "
+                    f"({', '.join(accepted) or 'none'}), got {key!r}{suggestion}"
+                )
+    return cls(**kwargs)

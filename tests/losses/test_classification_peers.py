@@ -102,7 +102,7 @@ def test_errors():
     x, y = _multilabel()
     with pytest.raises(ValueError, match=r"asymmetric_loss: expected `clip` in \[0, 1\], got 1.5"):
         LF.asymmetric_loss(x, y, clip=1.5)
-    with pytest.raises(ValueError, match=r"AsymmetricLoss: expected `gamma_neg` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"AsymmetricLoss: expected `gamma_neg` in \[0, inf\)"):
         losskit.AsymmetricLoss(gamma_neg=-1.0)
     with pytest.raises(
         ValueError, match=r"asymmetric_loss: expected `targets` with values in \[0, 1\]"
@@ -130,5 +130,5 @@ def test_errors():
         ValueError, match=r"jsd_cross_entropy: expected `logits_per_view` to hold at least one view"
     ):
         LF.jsd_cross_entropy([], torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"JSDCrossEntropyLoss: expected `alpha` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"JSDCrossEntropyLoss: expected `alpha` in \[0, inf\)"):
         losskit.JSDCrossEntropyLoss(alpha=-1.0)

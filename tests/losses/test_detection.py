@@ -344,7 +344,7 @@ ERRORS = [
     ),
     (
         ValueError,
-        r"iou: expected `eps` in \[0, inf\], got -1e-07",
+        r"iou: expected `eps` in \[0, inf\), got -1e-07",
         lambda: LF.iou(_B, _B, eps=-1e-7),
     ),
     (
@@ -353,7 +353,7 @@ ERRORS = [
         r"\(did you mean 'sum'\?\)",
         lambda: LF.ciou(_B, _B, reduction="sun"),
     ),
-    (ValueError, r"CIoULoss: expected `eps` in \[0, inf\]", lambda: losskit.CIoULoss(eps=-1.0)),
+    (ValueError, r"CIoULoss: expected `eps` in \[0, inf\)", lambda: losskit.CIoULoss(eps=-1.0)),
     (
         ValueError,
         r"IoULoss: expected `reduction` one of",

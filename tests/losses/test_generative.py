@@ -213,7 +213,7 @@ def test_gradient_penalty_errors():
     x = torch.randn(4, 3)
     with pytest.raises(ValueError, match=r"gradient_penalty: expected `fake` of the same shape"):
         LF.gradient_penalty(critic, x, torch.randn(5, 3))
-    with pytest.raises(ValueError, match=r"expected `weight` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `weight` in \[0, inf\)"):
         LF.gradient_penalty(critic, x, x, weight=-1.0)
     with pytest.raises(ValueError, match=r"expected `critic\(x̂\)` one score per sample \(4\)"):
         LF.gradient_penalty(nn.Linear(3, 2), x, x)
@@ -266,7 +266,7 @@ def test_r1_penalty_errors():
         LF.r1_penalty(torch.randn(3), real)
     with pytest.raises(ValueError, match=r"expected `real_logits` one score per sample"):
         LF.r1_penalty(real, real)
-    with pytest.raises(ValueError, match=r"expected `gamma` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `gamma` in \[0, inf\)"):
         LF.r1_penalty(real.sum(1), real, gamma=-1.0)
 
 
@@ -350,7 +350,7 @@ def test_vae_elbo_errors():
         ValueError, match=r"expected `recon_logits` of shape \(B, \.\.\.\) with at least 2"
     ):
         LF.vae_elbo(recon.flatten(), x.flatten(), mu, logvar)
-    with pytest.raises(ValueError, match=r"expected `beta` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `beta` in \[0, inf\)"):
         LF.vae_elbo(recon, x, mu, logvar, beta=-0.5)
     with pytest.raises(ValueError, match=r"expected `reconstruction` one of .*did you mean 'mse'"):
         LF.vae_elbo(recon, x, mu, logvar, reconstruction="mae")
@@ -485,7 +485,7 @@ def test_perceptual_errors(tmp_path):
         losskit.PerceptualLoss(backbone=nn.Linear(2, 2))
     with pytest.raises(ValueError, match=r"expected `weights` 1 values, one per layer, got 2"):
         losskit.PerceptualLoss(backbone=short, layers=("relu1_1",), weights=(1.0, 2.0))
-    with pytest.raises(ValueError, match=r"expected `weights` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `weights` in \[0, inf\)"):
         losskit.PerceptualLoss(backbone=short, layers=("relu1_1",), weights=(-1.0,))
     torch.save({"0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "partial.pt")
     with pytest.raises(

@@ -137,7 +137,7 @@ def test_errors():
         LF.ssim(x[0], y[0])
     with pytest.raises(ValueError, match=r"ssim: expected `target` of the same shape as `input`"):
         LF.ssim(x, y[..., :10])
-    with pytest.raises(ValueError, match=r"SSIMLoss: expected `data_range` in \(0, inf\]"):
+    with pytest.raises(ValueError, match=r"SSIMLoss: expected `data_range` in \(0, inf\)"):
         losskit.SSIMLoss(data_range=0.0)
     with pytest.raises(ValueError, match=r"ms_ssim: expected `weights` to be a non-empty sequence"):
         LF.ms_ssim(x, y, weights=())

@@ -204,7 +204,9 @@ def test_bradley_terry_errors():
         ValueError, match=r"expected `margin` of the same shape as `chosen_rewards`"
     ):
         LF.bradley_terry(r, r, margin=torch.zeros(3))
-    with pytest.raises(ValueError, match=r"expected `margin` in \[-inf, inf\], got nan"):
+    with pytest.raises(
+        ValueError, match=r"expected `margin` to be a finite number in \(-inf, inf\), got nan"
+    ):
         LF.bradley_terry(r, r, margin=float("nan"))
     with pytest.raises(TypeError, match=r"expected `chosen_rewards` to be a floating-point tensor"):
         LF.bradley_terry(torch.ones(4, dtype=torch.long), r)

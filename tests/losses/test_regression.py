@@ -280,14 +280,18 @@ def test_input_errors(name):
 @pytest.mark.parametrize(
     ("fn", "kwargs", "message"),
     [
-        (LF.huber, {"delta": 0.0}, "huber: expected `delta` in (0, inf], got 0.0"),
-        (LF.huber, {"delta": -1.0}, "huber: expected `delta` in (0, inf], got -1.0"),
-        (LF.huber, {"delta": math.inf}, "huber: expected `delta` in (0, inf], got inf"),
-        (LF.smooth_l1, {"beta": -0.5}, "smooth_l1: expected `beta` in [0, inf], got -0.5"),
+        (LF.huber, {"delta": 0.0}, "huber: expected `delta` in (0, inf), got 0.0"),
+        (LF.huber, {"delta": -1.0}, "huber: expected `delta` in (0, inf), got -1.0"),
+        (
+            LF.huber,
+            {"delta": math.inf},
+            "huber: expected `delta` to be a finite number in (0, inf), got inf",
+        ),
+        (LF.smooth_l1, {"beta": -0.5}, "smooth_l1: expected `beta` in [0, inf), got -0.5"),
         (
             LF.asymmetric_mse,
             {"over_penalty": 0.0},
-            "asymmetric_mse: expected `over_penalty` in (0, inf], got 0.0",
+            "asymmetric_mse: expected `over_penalty` in (0, inf), got 0.0",
         ),
     ],
 )
@@ -305,18 +309,18 @@ def test_hyper_parameter_type_error():
 @pytest.mark.parametrize(
     ("cls", "kwargs", "kind", "message"),
     [
-        (losskit.HuberLoss, {"delta": -1.0}, ValueError, "HuberLoss: expected `delta` in (0, inf]"),
+        (losskit.HuberLoss, {"delta": -1.0}, ValueError, "HuberLoss: expected `delta` in (0, inf)"),
         (
             losskit.SmoothL1Loss,
             {"beta": -1.0},
             ValueError,
-            "SmoothL1Loss: expected `beta` in [0, inf]",
+            "SmoothL1Loss: expected `beta` in [0, inf)",
         ),
         (
             losskit.AsymmetricMSELoss,
             {"over_penalty": -2.0},
             ValueError,
-            "AsymmetricMSELoss: expected `over_penalty` in (0, inf]",
+            "AsymmetricMSELoss: expected `over_penalty` in (0, inf)",
         ),
         (losskit.MSELoss, {"reduction": "avg"}, ValueError, "MSELoss: expected `reduction` one of"),
         (losskit.HuberLoss, {"delta": True}, TypeError, "HuberLoss: expected `delta` to be a real"),
@@ -445,9 +449,9 @@ def test_quantile_matches_the_pinball_formula():
 
 def test_robust_and_quantile_errors():
     x, y = _pair(3, 2)
-    with pytest.raises(ValueError, match=r"robust: expected `scale` in \(0, inf\], got 0.0"):
+    with pytest.raises(ValueError, match=r"robust: expected `scale` in \(0, inf\), got 0.0"):
         LF.robust(x, y, 1.0, 0.0)
-    with pytest.raises(ValueError, match=r"robust: expected `alpha` in \[-inf, inf\], got inf"):
+    with pytest.raises(ValueError, match=r"`alpha` to be a finite number in \(-inf, inf\)"):
         LF.robust(x, y, math.inf)
     with pytest.raises(TypeError, match=r"RobustLoss: expected `alpha` to be a real number"):
         losskit.RobustLoss(alpha="1")

@@ -632,7 +632,7 @@ ERRORS = [
     ),
     (
         ValueError,
-        r"dice: expected `smooth` in \[0, inf\], got -1.0",
+        r"dice: expected `smooth` in \[0, inf\), got -1.0",
         lambda: LF.dice(_x(), _t(), smooth=-1.0),
     ),
     (
@@ -648,7 +648,7 @@ ERRORS = [
     ),
     (
         ValueError,
-        r"dice: expected `weight` with values in \[0, inf\], got a value -1",
+        r"dice: expected `weight` with values in \[0, inf\), got a value -1",
         lambda: LF.dice(_x(), _t(), weight=[1.0, -1.0, 1.0]),
     ),
     (
@@ -678,32 +678,32 @@ ERRORS = [
     ),
     (
         ValueError,
-        r"tversky: expected `alpha` in \[0, inf\], got -0.5",
+        r"tversky: expected `alpha` in \[0, inf\), got -0.5",
         lambda: LF.tversky(_x(), _t(), -0.5, 1.5),
     ),
     (
         ValueError,
-        r"tversky: expected `beta` in \[0, inf\], got -1",
+        r"tversky: expected `beta` in \[0, inf\), got -1",
         lambda: LF.tversky(_x(), _t(), 0.5, -1),
     ),
     (
         ValueError,
-        r"focal_tversky: expected `gamma` in \(0, inf\], got 0.0",
+        r"focal_tversky: expected `gamma` in \(0, inf\), got 0.0",
         lambda: LF.focal_tversky(_x(), _t(), gamma=0.0),
     ),
     (
         ValueError,
-        r"ce_dice: expected `ce_weight` in \[0, inf\], got -1.0",
+        r"ce_dice: expected `ce_weight` in \[0, inf\), got -1.0",
         lambda: LF.ce_dice(_x(), _t(), ce_weight=-1.0),
     ),
     (
         ValueError,
-        r"ce_dice: expected `dice_weight` in \[0, inf\], got -2.0",
+        r"ce_dice: expected `dice_weight` in \[0, inf\), got -2.0",
         lambda: LF.ce_dice(_x(), _t(), dice_weight=-2.0),
     ),
     (
         ValueError,
-        r"DiceLoss: expected `smooth` in \[0, inf\], got -1",
+        r"DiceLoss: expected `smooth` in \[0, inf\), got -1",
         lambda: losskit.DiceLoss(smooth=-1),
     ),
     (ValueError, r"DiceLoss: expected `reduction` one of", lambda: losskit.DiceLoss(reduction="x")),
@@ -720,17 +720,17 @@ ERRORS = [
     ),
     (
         ValueError,
-        r"FocalTverskyLoss: expected `gamma` in \(0, inf\]",
+        r"FocalTverskyLoss: expected `gamma` in \(0, inf\)",
         lambda: losskit.FocalTverskyLoss(gamma=-1.0),
     ),
     (
         ValueError,
-        r"CEDiceLoss: expected `ce_weight` in \[0, inf\]",
+        r"CEDiceLoss: expected `ce_weight` in \[0, inf\)",
         lambda: losskit.CEDiceLoss(ce_weight=-1.0),
     ),
     (
         ValueError,
-        r"CEDiceLoss: expected `weight` with values in \[0, inf\]",
+        r"CEDiceLoss: expected `weight` with values in \[0, inf\)",
         lambda: losskit.CEDiceLoss(weight=[-1.0, 1.0]),
     ),
 ]

@@ -272,13 +272,13 @@ def test_errors():
         match=r"generalized_dice: expected `weight_type` one of .*\(did you mean 'square'\?\)",
     ):
         LF.generalized_dice(logits, labels, weight_type="squared")
-    with pytest.raises(ValueError, match=r"dice: expected `smooth_nr` in \[0, inf\], got -1.0"):
+    with pytest.raises(ValueError, match=r"dice: expected `smooth_nr` in \[0, inf\), got -1.0"):
         LF.dice(logits, labels, smooth_nr=-1.0)
-    with pytest.raises(ValueError, match=r"DiceLoss: expected `smooth_dr` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"DiceLoss: expected `smooth_dr` in \[0, inf\)"):
         losskit.DiceLoss(smooth_dr=-1.0)
-    with pytest.raises(ValueError, match=r"dice_focal: expected `gamma` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"dice_focal: expected `gamma` in \[0, inf\)"):
         LF.dice_focal(logits, labels, gamma=-1.0)
-    with pytest.raises(ValueError, match=r"mcc: expected `eps` in \(0, inf\]"):
+    with pytest.raises(ValueError, match=r"mcc: expected `eps` in \(0, inf\)"):
         LF.mcc(logits, labels, eps=0.0, activation="softmax")
     with pytest.raises(ValueError, match=r"lovasz_softmax: expected `target` of shape \(2, 4, 5\)"):
         LF.lovasz_softmax(logits, labels[:, :2])

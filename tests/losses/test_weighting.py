@@ -64,7 +64,7 @@ def test_combined_loss_errors():
         CombinedLoss({"a": F.mse_loss})
     with pytest.raises(TypeError, match=r"expected `parts\['a'\]` a callable loss, got int"):
         CombinedLoss({"a": (3, 1.0)})
-    with pytest.raises(ValueError, match=r"expected `parts\['a'\] weight` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `parts\['a'\] weight` in \[0, inf\)"):
         CombinedLoss({"a": (F.mse_loss, -1.0)})
     with pytest.raises(ValueError, match=r"expected `parts` names that are non-empty strings"):
         CombinedLoss({"a.b": (F.mse_loss, 1.0)})
@@ -233,7 +233,7 @@ def test_gradnorm_balances_a_task_scaled_by_100():
 
 
 def test_gradnorm_errors():
-    with pytest.raises(ValueError, match=r"GradNorm: expected `alpha` in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"GradNorm: expected `alpha` in \[0, inf\)"):
         GradNorm(2, alpha=-1.0)
     with pytest.raises(TypeError, match=r"GradNorm: expected `num_tasks` to be an integer"):
         GradNorm(2.0)
@@ -289,9 +289,9 @@ def test_curriculum_reductions_and_nothing_selected():
 
 
 def test_curriculum_errors():
-    with pytest.raises(ValueError, match=r"CurriculumLoss: expected `threshold` in \(0, inf\]"):
+    with pytest.raises(ValueError, match=r"CurriculumLoss: expected `threshold` in \(0, inf\)"):
         CurriculumLoss(_absolute, threshold=0.0)
-    with pytest.raises(ValueError, match=r"expected `growth` in \[1, inf\]"):
+    with pytest.raises(ValueError, match=r"expected `growth` in \[1, inf\)"):
         CurriculumLoss(_absolute, growth=0.5)
     with pytest.raises(TypeError, match=r"expected `base_loss` a callable"):
         CurriculumLoss("mse")

@@ -97,6 +97,11 @@ def _check_class_vector(fn: str, arg: str, v: object, num_classes: int | None = 
     return check_values(fn, arg, t, low=0.0)
 
 
+def _as_vector(v: object) -> object:
+    """A 0-d tensor as ``(1,)`` (a single value for every class); anything else as it is."""
+    return v.reshape(1) if isinstance(v, Tensor) and v.dim() == 0 else v
+
+
 def _check_gamma(fn: str, gamma: object) -> float:
     return check_number(fn, "gamma", gamma, low=0.0)
 
@@ -159,7 +164,8 @@ def binary_cross_entropy(
         logits (Tensor[*, C]): raw scores, any shape.
         targets (Tensor[*, C]): floating targets in ``[0, 1]`` (hard or soft), shape of ``logits``.
         pos_weight (Tensor[C] | None): non-negative weight of the positive term per class
-            (broadcast over the last dimension); a single value ``(1,)`` applies to all.
+            (broadcast over the last dimension); a single value ``(1,)`` or ``()`` applies to
+            all.
         reduction: ``"mean"`` (over all elements), ``"sum"`` or ``"none"`` (shape of ``logits``).
         label_smoothing: ``ε`` in ``[0, 1]``; the target becomes ``y·(1 − ε) + ε/2`` (timm's
             ``BinaryCrossEntropy(smoothing=ε)`` for binary targets).
@@ -187,7 +193,8 @@ def binary_cross_entropy(
         t = t * (1.0 - smoothing) + 0.5 * smoothing
     pw = None
     if pos_weight is not None:
-        pw = _check_class_vector(fn, "pos_weight", pos_weight)
+        # A 0-d weight applies to every class, as in torch.
+        pw = _check_class_vector(fn, "pos_weight", _as_vector(pos_weight))
         classes = x.shape[-1] if x.dim() else 1
         if pw.numel() not in (1, classes):
             fail(
@@ -287,6 +294,10 @@ def cross_entropy(
         return reduce(loss, reduction, fn=fn, dtype=x.dtype)
     valid, safe = _valid(t, ignore_index)
     denominator = valid.sum() if wc is None else (wc[safe] * valid).sum()
+    if wc is not None and reduction == "mean":
+        # Smoothing spreads weight onto every class: with all valid targets weighted 0 the
+        # numerator is not 0 but the weighted count is; that mean is 0, as with no valid target.
+        loss = loss * (denominator > 0)
     return reduce(loss, reduction, fn=fn, denominator=denominator, dtype=x.dtype)
 
 
@@ -543,7 +554,7 @@ class BCEWithLogitsLoss(_ClassificationLoss):
     ) -> None:
         super().__init__(reduction=reduction)
         if pos_weight is not None:
-            _check_class_vector(type(self).__name__, "pos_weight", pos_weight)
+            _check_class_vector(type(self).__name__, "pos_weight", _as_vector(pos_weight))
         self.register_buffer("pos_weight", pos_weight)
         self.label_smoothing = check_number(
             type(self).__name__, "label_smoothing", label_smoothing, low=0.0, high=1.0

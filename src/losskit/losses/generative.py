@@ -26,6 +26,7 @@ from losskit._checks import (
     check_number,
     check_same_shape,
     check_tensor,
+    check_values,
     fail,
     shape_str,
 )
@@ -213,7 +214,8 @@ def gradient_penalty(
         ValueError: shapes that differ, a tensor without a batch dimension, a negative
             ``weight``, critic scores without one value per sample, or a critic whose scores do
             not depend on its input.
-        TypeError: ``real``/``fake`` that are not floating-point tensors, or non-tensor scores.
+        TypeError: a ``critic`` that is not callable, ``real``/``fake`` that are not
+            floating-point tensors, or non-tensor scores.
 
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1).
@@ -225,6 +227,14 @@ def gradient_penalty(
         (0, True)
     """
     fn = "gradient_penalty"
+    if not callable(critic):
+        fail(
+            fn,
+            "critic",
+            "to be callable (a module or function D)",
+            type(critic).__name__,
+            kind=TypeError,
+        )
     check_floating(fn, "real", real)
     check_floating(fn, "fake", fake)
     check_same_shape(fn, "fake", fake, "real", real)
@@ -335,7 +345,8 @@ def vae_elbo(
 
     Raises:
         ValueError: mismatched shapes or batch sizes, tensors without a feature dimension, a
-            negative ``beta``, or an unknown ``reconstruction``/``reduction``.
+            negative ``beta``, ``x`` outside ``[0, 1]`` with ``"bce"``, or an unknown
+            ``reconstruction``/``reduction``.
         TypeError: inputs that are not floating-point tensors.
 
     Reference:
@@ -362,6 +373,7 @@ def vae_elbo(
     check_reduction(fn, reduction)
     recon, target = upcast(recon_logits), upcast(x)
     if reconstruction == "bce":
+        check_values(fn, "x", target, low=0.0, high=1.0)
         rec = F.binary_cross_entropy_with_logits(recon, target, reduction="none")
     else:
         rec = (recon - target).square()

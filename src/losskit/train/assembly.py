@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from losskit._checks import fail
+from losskit.errors import InputError
 from losskit.train.augment import SeededSampler, TrainingView, augmentation
 from losskit.train.checkpoint import load_checkpoint
 from losskit.train.config import TrainConfig, load_config
@@ -244,10 +245,22 @@ class LoadedRun(NamedTuple):
     """What the data looked like (:func:`data_info`)."""
 
 
+def run_folder(flag: str, path: str | Path) -> Path:
+    """``path`` as a run folder (one holding ``config.yaml``); else an error naming ``flag``."""
+    run = Path(path)
+    if not (run / "config.yaml").is_file():
+        found = "a file" if run.is_file() else ("a folder without one" if run.is_dir() else "")
+        raise InputError(
+            f"expected `{flag}` to be a run folder holding config.yaml, got {run}"
+            + (f" ({found})" if found else " (no such folder)")
+        )
+    return run
+
+
 def load_run(run: str | Path, checkpoint: str = "best", device: str = "cpu") -> LoadedRun:
     """The config, model, objective and data description of a run folder's ``best.pt`` (the
     selected model, the one ``results.json`` reports) or ``last.pt``."""
-    run_dir = Path(run)
+    run_dir = run_folder("--run", run)
     config = load_config(run_dir / "config.yaml")
     state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", map_location=device)
     info = state["data"]

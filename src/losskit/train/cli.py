@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from losskit._plain_checks import did_you_mean
+from losskit.errors import Interrupted
 
 __all__ = ["add_parser"]
 
@@ -94,12 +95,13 @@ def _list_configs() -> int:
 def _train(args: argparse.Namespace) -> int:
     if args.list_configs:
         return _list_configs()
+    from losskit.train.assembly import run_folder
     from losskit.train.config import load_config
-    from losskit.train.loop import NonFiniteLossError, train
+    from losskit.train.loop import train
 
     base = args.config
     if args.resume is not None:
-        run = Path(args.resume)
+        run = run_folder("--resume", args.resume)
         if base is None:
             base = run / "config.yaml"
         overrides = {"output_dir": str(run), **_overrides(args)}
@@ -108,18 +110,10 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(base, overrides).with_output_dir()
     try:
         train(config, resume=args.resume is not None)
-    except FileExistsError as err:
-        print(f"losskit train: error: {err}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as err:
-        print(f"losskit train: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; continue with: losskit train --resume {config.output_dir}",
-            file=sys.stderr,
-        )
-        return 130
+        raise Interrupted(
+            f"interrupted; continue with: losskit train --resume {config.output_dir}"
+        ) from None
     return 0
 
 
@@ -156,9 +150,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
+    from losskit._checks import fail
     from losskit._files import atomic_write
     from losskit.train.assembly import load_run
     from losskit.train.export import read_samples
+
+    output = Path(args.output)
+    if not output.parent.is_dir() or output.is_dir():
+        what = "is a folder" if output.is_dir() else f"no folder {output.parent}"
+        fail("predict", "--output", "to be a file in an existing folder", f"{output} ({what})")
 
     device = _device(args.device)
     _, model, objective, info = load_run(args.run, args.checkpoint, device)

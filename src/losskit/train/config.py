@@ -45,6 +45,27 @@ PROXY_TYPES: tuple[str, ...] = (
 BACKBONES: tuple[str, ...] = ("auto", "mlp", "cnn1d", "cnn2d", "resnet18", "resnet50")
 _FN = "config"
 _EXAMPLES = Path(__file__).resolve().parents[1] / "configs"  # shipped inside the package
+# What pydantic's annotation names mean, for messages.
+_KIND = {
+    "int": "an integer",
+    "float": "a real number",
+    "str": "a string",
+    "int | None": "an integer or none",
+    "float | None": "a real number or none",
+    "str | None": "a string or none",
+}
+# Pydantic error types, in the project's words.
+_EXPECTED = {
+    "int_parsing": "to be an integer",
+    "int_from_float": "to be an integer",
+    "int_type": "to be an integer",
+    "float_parsing": "to be a real number",
+    "float_type": "to be a real number",
+    "finite_number": "to be a finite number",
+    "bool_parsing": "to be true or false",
+    "bool_type": "to be true or false",
+    "string_type": "to be a string",
+}
 
 
 class ConfigError(ValueError):
@@ -202,6 +223,30 @@ class TrainConfig(BaseModel):
                     suggestion = did_you_mean(str(key), cls.model_fields, form="`{}`")
                     raise ValueError(f"{_FN}: unknown key `{key}`{suggestion}")
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        """``epochs: true`` is a mistake, not 1 epoch: only flags take true / false."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and field.annotation is not bool:
+                    ann = field.annotation
+                    name = ann.__name__ if isinstance(ann, type) else str(ann)
+                    want = _KIND.get(name, "a value")
+                    raise ValueError(f"{_FN}: expected `{key}` to be {want}, got {value} (a bool)")
+        return data
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir(cls, v: str | None) -> str | None:
+        if v is not None and Path(v).exists() and not Path(v).is_dir():
+            raise ValueError(
+                f"{_FN}: expected `output_dir` to be a folder (new or holding a run), got {v} "
+                "(a file)"
+            )
+        return v
 
     @field_validator("loss_type", mode="before")
     @classmethod
@@ -367,7 +412,8 @@ def _format_error(err: ValidationError) -> str:
             lines.append(str(cause))
         else:
             where = ".".join(str(p) for p in e["loc"]) or "config"
-            lines.append(f"{_FN}: expected `{where}` {e['msg'].lower()}, got {e['input']!r}")
+            expected = _EXPECTED.get(e["type"], e["msg"].lower())
+            lines.append(f"{_FN}: expected `{where}` {expected}, got {e['input']!r}")
     return "; ".join(dict.fromkeys(lines))
 
 
@@ -399,6 +445,31 @@ def resolve_config(path: str | os.PathLike[str]) -> Path:
     )
 
 
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path`` (``yaml.safe_load``: plain data, never a python tag)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{_FN}: expected `{path}` to be UTF-8 text, got byte 0x{err.object[err.start]:02x} "
+            f"at offset {err.start}"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, yaml.constructor.ConstructorError):
+            raise ConfigError(
+                f"{_FN}: expected `{path}` to hold plain YAML values (tags such as !!python are "
+                f"never run), got {problem}{where}"
+            ) from None
+        raise ConfigError(
+            f"{_FN}: expected `{path}` to be valid YAML, got {problem}{where}"
+        ) from None
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
@@ -414,12 +485,17 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         p = resolve_config(path)
-        with p.open(encoding="utf-8") as f:
-            loaded = yaml.safe_load(f)
+        loaded = _read_yaml(p)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(
                 f"{_FN}: expected `{p}` to hold a mapping of keys, got {type(loaded).__name__}"
             )
+        for key in loaded or {}:
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"{_FN}: expected the keys of `{p}` to be names, got {key!r} "
+                    f"({type(key).__name__})"
+                )
         data.update(loaded or {})
     data.update(overrides or {})
     try:

@@ -27,6 +27,7 @@ from typing import IO, Any
 import torch
 from torch import nn
 
+from losskit.errors import RunError
 from losskit.train import assembly
 from losskit.train.checkpoint import (
     CheckpointError,
@@ -54,7 +55,7 @@ __all__ = ["NonFiniteLossError", "train"]
 LOSS_KEYS = ("Loss/Total", "Loss/CE", "Loss/Proxy")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 

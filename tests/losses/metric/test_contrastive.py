@@ -182,10 +182,10 @@ def test_modules_and_registry():
 
 def test_errors():
     q, k = _randn(2, 4, 3)
-    with pytest.raises(ValueError, match=r"info_nce: expected `temperature` in \(0, inf\], got 0"):
+    with pytest.raises(ValueError, match=r"info_nce: expected `temperature` in \(0, inf\), got 0"):
         info_nce(q, k, temperature=0)
     with pytest.raises(
-        ValueError, match=r"nt_xent: expected `temperature` in \(0, inf\], got -0.5"
+        ValueError, match=r"nt_xent: expected `temperature` in \(0, inf\), got -0.5"
     ):
         nt_xent(q, k, temperature=-0.5)
     with pytest.raises(TypeError, match=r"expected `temperature` to be a real number, got str"):
@@ -232,7 +232,7 @@ def test_errors():
     with pytest.raises(ValueError, match=r"nt_xent: expected `z_i` to be 2-D \(N, D\)"):
         nt_xent(q[0], k[0])
     with pytest.raises(
-        ValueError, match=r"InfoNCELoss: expected `temperature` in \(0, inf\], got 0.0"
+        ValueError, match=r"InfoNCELoss: expected `temperature` in \(0, inf\), got 0.0"
     ):
         losskit.InfoNCELoss(temperature=0.0)
     with pytest.raises(

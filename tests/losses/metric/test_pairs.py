@@ -298,7 +298,7 @@ def test_errors():
     ):
         online_triplet(x, labels, mining="batch_hrd")
     with pytest.raises(
-        ValueError, match=r"online_triplet: expected `margin` in \[0, inf\], got -1.0"
+        ValueError, match=r"online_triplet: expected `margin` in \[0, inf\), got -1.0"
     ):
         online_triplet(x, labels, margin=-1.0)
     with pytest.raises(TypeError, match=r"expected `squared` to be a bool, got int"):
@@ -310,9 +310,9 @@ def test_errors():
         match=r"triplet: expected `negative` of the same shape as `anchor` \(4, 5\), got \(3, 5\)",
     ):
         triplet(x, x, x[:3])
-    with pytest.raises(ValueError, match=r"triplet: expected `p` in \(0, inf\], got 0"):
+    with pytest.raises(ValueError, match=r"triplet: expected `p` in \(0, inf\), got 0"):
         triplet(x, x, x, p=0)
-    with pytest.raises(ValueError, match=r"triplet: expected `margin` in \[0, inf\], got -0.5"):
+    with pytest.raises(ValueError, match=r"triplet: expected `margin` in \[0, inf\), got -0.5"):
         triplet(x, x, x, margin=-0.5)
     with pytest.raises(ValueError, match=r"contrastive: expected `x2` of the same shape as `x1`"):
         contrastive(x, x[:, :2], labels)
@@ -320,13 +320,13 @@ def test_errors():
         ValueError, match=r"contrastive: expected `similar` of shape \(4,\) \(B=4\), got \(4, 1\)"
     ):
         contrastive(x, x, labels.view(4, 1))
-    with pytest.raises(ValueError, match=r"contrastive: expected `margin` in \[0, inf\], got -2"):
+    with pytest.raises(ValueError, match=r"contrastive: expected `margin` in \[0, inf\), got -2"):
         contrastive(x, x, labels, margin=-2)
     with pytest.raises(
         ValueError, match=r"OnlineTripletLoss: expected `mining` one of .*'semi_hard'\?\)"
     ):
         losskit.OnlineTripletLoss(mining="semihard")
-    with pytest.raises(ValueError, match=r"TripletLoss: expected `margin` in \[0, inf\], got -1"):
+    with pytest.raises(ValueError, match=r"TripletLoss: expected `margin` in \[0, inf\), got -1"):
         losskit.TripletLoss(margin=-1)
     with pytest.raises(ValueError, match=r"ContrastiveLoss: expected `reduction` one of"):
         losskit.ContrastiveLoss(reduction="mena")  # type: ignore[arg-type]

@@ -88,6 +88,9 @@ def batch_hard_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tens
     """
     positive, negative = label_masks(labels)
     d = distances.detach()
+    if d.shape[1] == 0:  # an empty batch: nothing to mine (argmax needs a non-empty row)
+        none = labels.new_zeros((0,), dtype=torch.long)
+        return none, none, positive.new_zeros((0,))
     positive_index = d.masked_fill(~positive, -torch.inf).argmax(dim=1)
     negative_index = d.masked_fill(~negative, torch.inf).argmin(dim=1)
     valid = positive.any(dim=1) & negative.any(dim=1)

@@ -19,6 +19,7 @@ from losskit._checks import (
     check_same_shape,
     check_shape,
     check_tensor,
+    check_values,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
 from losskit.distributed import all_gather
@@ -83,7 +84,8 @@ def contrastive(
 
     Raises:
         TypeError: ``x1`` / ``x2`` not floating point, ``similar`` not a tensor.
-        ValueError: ``x1`` not 2-D, shapes that do not match, ``margin < 0``, bad ``reduction``.
+        ValueError: ``x1`` not 2-D, shapes that do not match, ``similar`` outside ``[0, 1]``,
+            ``margin < 0``, bad ``reduction``.
 
     Reference:
         Hadsell, Chopra, LeCun, "Dimensionality Reduction by Learning an Invariant Mapping",
@@ -103,7 +105,7 @@ def contrastive(
     m = _check_margin(fn, margin)
     check_reduction(fn, reduction)
     d = _paired_distance(upcast(x1), upcast(x2), 2.0, False)
-    y = similar.to(d.dtype)
+    y = check_values(fn, "similar", similar.to(d.dtype), low=0.0, high=1.0)
     loss = y * d.pow(2) + (1.0 - y) * F.relu(m - d).pow(2)
     return reduce(loss, reduction, fn=fn, dtype=x1.dtype)
 
@@ -192,8 +194,8 @@ def online_triplet(
       averages over the triplets with a **positive** loss (``"none"``: ``Tensor[B, B, B]``; this
       needs ``B³`` memory).
 
-    A batch with nothing to mine (one class only, or no two samples of a class) gives ``0.0``
-    connected to the graph.
+    A batch with nothing to mine (one class only, no two samples of a class, or no sample at all)
+    gives ``0.0`` connected to the graph in every mining mode.
 
     Args:
         embeddings (Tensor[B, D]): embeddings.

@@ -10,6 +10,7 @@ by 16, other data is used as stored.
 from __future__ import annotations
 
 import gzip
+import pickle
 import zlib
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from torch import Tensor
 from losskit._checks import fail, shape_str
 from losskit.train.data._core import ArrayDataset, Pool, find_file, require_dir
 
-__all__ = ["digits_pool", "idx_pool", "npy_pool", "read_idx"]
+__all__ = ["check_samples", "digits_pool", "idx_pool", "npy_pool", "read_idx", "read_npy"]
 
 _NPY_FILES = ("train_data.npy", "train_labels.npy", "test_data.npy", "test_labels.npy")
 _SHAPES = "(N, L), (N, C, L) or (N, C, H, W)"
@@ -96,12 +97,9 @@ def _two_splits(
     """Check the four arrays (train data/labels, test data/labels) and pool them."""
     train_x, train_y, test_x, test_y = arrays
     for fname, x in ((files[0], train_x), (files[2], test_x)):
-        if x.dtype.kind not in "uif":
-            fail(name, fname, "to hold numbers (integer or float)", f"dtype {x.dtype}")
+        check_samples(name, fname, x)
         if x.ndim not in (2, 3, 4) or x.shape[0] == 0:
             fail(name, fname, f"of shape {_SHAPES} with N >= 1", f"shape {shape_str(x.shape)}")
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            fail(name, fname, "finite values", f"{int((~np.isfinite(x)).sum())} NaN or inf")
     if test_x.shape[1:] != train_x.shape[1:]:
         fail(
             name,
@@ -148,19 +146,49 @@ def digits_pool(standardize: bool = True) -> Pool:
     return array_pool(x.astype(np.float32), y, None, unit=16.0, standardize=standardize)
 
 
+def read_npy(fn: str, arg: str, path: Path) -> np.ndarray:
+    """The array in the ``.npy`` file ``path``, read without pickle; errors name ``arg``."""
+    if not path.is_file():
+        fail(fn, arg, "to be a .npy file", f"no file at {path}", kind=FileNotFoundError)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as err:
+        reason = "an object array or pickled data" if "pickle" in str(err) else "unreadable"
+        fail(
+            fn,
+            arg,
+            "to be a NumPy .npy array of numbers (read without pickle)",
+            f"{reason}: {path} ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+        )
+    if not isinstance(array, np.ndarray):
+        array.close()
+        fail(fn, arg, "to be a NumPy .npy array", f"a {type(array).__name__} ({path})")
+    return array
+
+
+def check_samples(fn: str, arg: str, x: np.ndarray) -> np.ndarray:
+    """``x`` holds numbers that are finite and fit float32 (what the model computes in)."""
+    if x.dtype.kind not in "uif":
+        fail(fn, arg, "to hold numbers (integer or float)", f"dtype {x.dtype}")
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            fail(fn, arg, "finite values", f"{int((~finite).sum())} NaN or inf")
+        big = np.abs(x) > np.finfo(np.float32).max
+        if x.itemsize > 4 and big.any():
+            fail(
+                fn,
+                arg,
+                f"values within the float32 range (|x| <= {np.finfo(np.float32).max:.4g})",
+                f"{int(big.sum())} beyond it, up to {float(np.abs(x).max()):.4g}",
+            )
+    return x
+
+
 def npy_pool(data_dir: str | Path | None, standardize: bool = True) -> Pool:
     """A folder with ``train_data.npy train_labels.npy test_data.npy test_labels.npy``."""
     root = require_dir("npy", data_dir, ", ".join(_NPY_FILES))
-    arrays = []
-    for fname in _NPY_FILES:
-        path = find_file("npy", root, fname)
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as err:
-            fail("npy", fname, "to be a NumPy .npy array (read without pickle)", f"{err} ({path})")
-        if not isinstance(array, np.ndarray):
-            fail("npy", fname, "to be a NumPy .npy array", f"a {type(array).__name__} ({path})")
-        arrays.append(array)
+    arrays = [read_npy("npy", fname, find_file("npy", root, fname)) for fname in _NPY_FILES]
     return _two_splits("npy", _NPY_FILES, arrays, standardize)
 
 
