@@ -1,4 +1,4 @@
-"""Language-model, preference (RLHF) and diffusion losses.
+"""The guide's language-model, reward-model (RLHF) and diffusion losses.
 
 Registry names: ``next_token_cross_entropy`` (:class:`NextTokenCrossEntropyLoss`),
 ``perplexity`` (:class:`PerplexityLoss`), ``bradley_terry`` (:class:`BradleyTerryLoss`) and
