@@ -207,7 +207,8 @@ class _Walk:
                     row_lse, target, total = lse[r0:r1], None, None
                 if weights is not None:
                     self._gradient_pass(weights, row_lse, r0, r1, first)
-            all_lse[r0:r1] = row_lse
+            if lse is None:
+                all_lse[r0:r1] = row_lse
             if target is not None and total is not None:
                 head = self.head
                 loss = row_lse * (1.0 + head.z_loss * row_lse) - (1.0 - head.smoothing) * target
