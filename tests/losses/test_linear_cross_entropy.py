@@ -133,7 +133,7 @@ def test_gradcheck(chunk):
     h, w, b, y = _inputs(tokens=6, dim=3, vocab=9)
     for reduction in ("mean", "none"):
 
-        def fn(h, w, b, reduction=reduction):  # noqa: E306
+        def fn(h, w, b, reduction=reduction):
             return LF.linear_cross_entropy(
                 h, w, y, bias=b, reduction=reduction, chunk_size=chunk, label_smoothing=0.1,
                 z_loss=0.05, softcap=2.5,
