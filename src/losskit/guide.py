@@ -404,6 +404,32 @@ DECISION_TREE: tuple[Task, ...] = (
                 "-log sigmoid(r_chosen - r_rejected): the Bradley-Terry likelihood that the "
                 "chosen response wins.",
             ),
+            Leaf(
+                "large-vocabulary",
+                "a big vocabulary: the (tokens, V) logits dominate memory",
+                ("linear_cross_entropy",),
+                "Pass the hidden states and the head's weight instead of the logits: the loss "
+                "walks the vocabulary in blocks with the gradients formed on the way (about the "
+                "cost of the head's matmuls), exact, with z_loss, softcap, label smoothing and "
+                "shift=True for next-token prediction; linear_log_probs gives per-token "
+                "log-probabilities the same way.",
+            ),
+            Leaf(
+                "preference-optimisation",
+                "align a policy on preference pairs without a reward model",
+                ("dpo", "simpo", "orpo", "kto"),
+                "DPO on the policy's and a frozen reference's sequence log-probabilities "
+                "(sequence_log_probs); IPO or robust variants for noisy labels. SimPO and ORPO "
+                "need no reference model (length-normalised; odds ratio added to the SFT loss); "
+                "KTO takes unpaired good/bad answers.",
+            ),
+            Leaf(
+                "distillation",
+                "train a smaller student on a teacher's outputs",
+                ("kl_divergence", "jsd"),
+                "Forward KL (T^2-scaled) on the tempered softmaxes is the classic; reverse KL is "
+                "mode-seeking; the generalised JSD (beta) interpolates and is bounded.",
+            ),
         ),
     ),
     Task(
