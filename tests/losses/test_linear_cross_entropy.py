@@ -12,9 +12,9 @@ import losskit.functional as LF
 from losskit.losses.language._vocab_walk import auto_blocks
 
 IGNORE = -100
-# (rows, cols) blocks: automatic, one block, vocabulary blocks not dividing V, token blocks not
-# dividing N, both, single rows and columns.
-CHUNKS = (None, (1000, 1000), 7, (13, 23), (5, 7), (1, 1))
+# (rows, cols) blocks: automatic (one block here), vocabulary blocks not dividing V, token
+# blocks not dividing N, both, one token per block, one vocabulary entry per block.
+CHUNKS = (None, 7, (13, 23), (5, 7), (1, 23), (1000, 1))
 
 
 def _inputs(tokens=37, dim=5, vocab=23, seed=0, shape=None):
