@@ -222,7 +222,7 @@ def test_module_matches_function_and_builds_by_name():
         ({"bias": torch.randn(3)}, ValueError, r"`bias` of shape \(10,\)"),
         ({"label_smoothing": 1.5}, ValueError, r"`label_smoothing` in \[0, 1\]"),
         ({"z_loss": -1.0}, ValueError, "`z_loss`"),
-        ({"softcap": 0.0}, ValueError, r"`softcap` in \(0, inf\]"),
+        ({"softcap": 0.0}, ValueError, r"`softcap` in \(0, inf\)"),
         ({"shift": True}, ValueError, r"`hidden` to be 3-D \(B, T, D\)"),
         ({"chunk_size": 0}, ValueError, "`chunk_size` to be an integer >= 1"),
         ({"chunk_size": [2, 3]}, TypeError, "`chunk_size` an integer or a pair"),

@@ -155,7 +155,7 @@ def test_modules_match_functions():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda x: LF.dpo(x, x, x, x, beta=0.0), ValueError, r"`beta` in \(0, inf\]"),
+        (lambda x: LF.dpo(x, x, x, x, beta=0.0), ValueError, r"`beta` in \(0, inf\)"),
         (lambda x: LF.dpo(x, x, x, x, loss_type="sigmod"), ValueError, "did you mean 'sigmoid'"),
         (
             lambda x: LF.dpo(x, x, x, x, loss_type="ipo", label_smoothing=0.1),
