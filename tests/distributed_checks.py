@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import losskit
 from losskit import distributed as D
-from losskit.functional import nearest_proxy
+from losskit.functional import arcface, cosface, nearest_proxy, proxy_nca, subcenter_arcface
 
 F64 = torch.float64
 ROWS = (3, 5)  # uneven rows per rank
@@ -101,6 +101,33 @@ LOSSES: dict[str, tuple[Callable[..., nn.Module], Callable, bool]] = {
         _proxy_input,
         True,
     ),
+    "arcface": (
+        lambda **k: losskit.ArcFaceLoss(CLASSES, 4, scale=4.0, margin=0.3, chunk_size=2, **k),
+        _proxy_input,
+        True,
+    ),
+    "arcface_none": (
+        lambda **k: losskit.ArcFaceLoss(CLASSES, 4, scale=4.0, reduction="none", **k),
+        _proxy_input,
+        True,
+    ),
+    "cosface": (
+        lambda **k: losskit.CosFaceLoss(CLASSES, 4, scale=4.0, margin=0.2, chunk_size=3, **k),
+        _proxy_input,
+        True,
+    ),
+    "subcenter_arcface": (
+        lambda **k: losskit.SubCenterArcFaceLoss(
+            CLASSES, 4, sub_centers=2, scale=4.0, margin=0.3, chunk_size=2, **k
+        ),
+        _proxy_input,
+        True,
+    ),
+    "proxy_nca": (
+        lambda **k: losskit.ProxyNCALoss(CLASSES, 4, temperature=0.5, chunk_size=3, **k),
+        _proxy_input,
+        True,
+    ),
 }
 
 OPTIMISERS = {
@@ -131,8 +158,7 @@ def check_step(name: str, opt_name: str, shard: bool) -> None:
         loss = make(gather_distributed=True).to(F64)
     if hasattr(loss, "proxies"):
         with torch.no_grad():  # the same starting proxies (the reference's full set)
-            block = loss.block.offset if loss.block is not None else 0
-            loss.proxies.copy_(reference.proxies[block : block + loss.proxies.shape[0]])
+            loss.proxies.copy_(reference.proxies[_proxy_rows(loss)])
     ddp = DistributedDataParallel(copy.deepcopy(model))
     a, b, y = _inputs()
     before = [p.detach().clone() for p in model.parameters()]
@@ -150,14 +176,13 @@ def check_step(name: str, opt_name: str, shard: bool) -> None:
         assert err <= 1e-6 * step, f"model step error {float(err):.3g} of step {float(step):.3g}"
     # Proxy step (this rank's block when sharded) and the proxies identical on every rank.
     if hasattr(loss, "proxies"):
-        offset = loss.block.offset if loss.block is not None else 0
-        rows = slice(offset, offset + loss.proxies.shape[0])
+        rows = _proxy_rows(loss)
         ref_step = reference.proxies[rows] - before_proxies(reference, make)[rows]
         err = (loss.proxies - reference.proxies[rows]).abs().max()
         step = ref_step.abs().max()
         assert err <= 1e-6 * step, f"proxy step error {float(err):.3g} of step {float(step):.3g}"
         assert loss.proxies.shape[0] == (
-            len(D.shard_range(CLASSES)) if shard else CLASSES * (loss.proxies_per_class)
+            (len(D.shard_range(CLASSES)) if shard else CLASSES) * loss.proxies_per_class
         )
         if not shard:
             copies = [torch.empty_like(loss.proxies) for _ in range(D.world_size())]
@@ -165,10 +190,32 @@ def check_step(name: str, opt_name: str, shard: bool) -> None:
             assert all(torch.equal(c, copies[0]) for c in copies), "proxies differ over ranks"
 
 
+def _proxy_rows(loss: nn.Module) -> slice:
+    """The rows of the whole proxies that ``loss`` holds (its block when sharded)."""
+    offset = loss.block.offset * loss.proxies_per_class if loss.block is not None else 0
+    return slice(offset, offset + loss.proxies.shape[0])
+
+
 def before_proxies(reference: nn.Module, make) -> torch.Tensor:
     torch.manual_seed(0)
     nn.Linear(6, 4)
     return make().to(F64).proxies.detach()
+
+
+def check_margin_functions() -> None:
+    """The functions' ``gather_distributed``: the global-batch value and proxy gradient."""
+    x, _, y = _inputs(2)
+    for fn in (arcface, cosface, proxy_nca, subcenter_arcface):
+        k = {"sub_centers": 2} if fn is subcenter_arcface else {}
+        proxies = torch.randn(CLASSES * k.get("sub_centers", 1), 6, dtype=F64)
+        p_ref, p = proxies.clone().requires_grad_(), proxies.clone().requires_grad_()
+        xs = _mine(x).clone().requires_grad_()
+        ref = fn(x, y, p_ref, **k)
+        ref.backward()
+        got = fn(xs, _mine(y), p, gather_distributed=True, **k)
+        got.backward()
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-10, atol=1e-12)
 
 
 def check_nearest_proxy_sharded() -> None:
@@ -188,6 +235,19 @@ def check_nearest_proxy_sharded() -> None:
     assert torch.equal(got, _mine(nearest_proxy(x, full.proxies, logits, 0.7))), got
 
 
+def check_nearest_proxy_sub_centers() -> None:
+    torch.manual_seed(0)
+    full = losskit.SubCenterArcFaceLoss(CLASSES, 4, sub_centers=2).to(F64)
+    loss = losskit.SubCenterArcFaceLoss(
+        CLASSES, 4, sub_centers=2, gather_distributed=True, shard_proxies=True
+    ).to(F64)
+    with torch.no_grad():
+        loss.proxies.copy_(full.proxies[_proxy_rows(loss)])
+    x = torch.randn(sum(ROWS), 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    got = loss.nearest_proxy(_mine(x))
+    assert torch.equal(got, _mine(full.nearest_proxy(x))), got
+
+
 def check_errors() -> None:
     try:
         losskit.ProxyAnchorLoss(1, 4, gather_distributed=True, shard_proxies=True)
@@ -201,6 +261,8 @@ def checks() -> dict[str, Callable[[], None]]:
     found: dict[str, Callable[[], None]] = {
         "all_gather": check_all_gather,
         "nearest_proxy_sharded": check_nearest_proxy_sharded,
+        "nearest_proxy_sharded_sub_centers": check_nearest_proxy_sub_centers,
+        "margin_functions": check_margin_functions,
         "errors": check_errors,
     }
     for name, (_, _, shardable) in LOSSES.items():

@@ -11,15 +11,18 @@ rows of ``∂L/∂P`` (3 GEMMs in all, the cost of ``x @ P.T`` forward plus back
 only scales the stored gradients.
 
 Exactness: Proxy-Anchor's negative term is a per-proxy log-sum-exp over the batch, so each chunk
-is complete in itself; its positive term needs only the ``B`` target cosines. The cosine-softmax
-cross-entropy needs each sample's log-sum-exp over all classes first (a first pass with one GEMM
-per chunk), then the same gradient pass (4 GEMMs in all).
+is complete in itself; its positive term needs only the ``B`` target cosines. The margin
+softmax (the cosine-softmax cross-entropy, ArcFace, CosFace, sub-center ArcFace, ProxyNCA++),
+whose target logit ``σ·φ(s_y)`` alone differs from the scaled cosines, needs each sample's
+log-sum-exp over all classes first (a first pass with one GEMM per chunk, started from the
+target logit, the target's column left out), then the same gradient pass (4 GEMMs in all).
 
 Sharded proxies: the walk may hold only the block of classes ``[offset, offset + rows)`` of
 ``C`` (the labels stay global; samples whose class lies elsewhere are negatives of every local
 proxy). Proxy-Anchor then returns this block's share of the loss (its proxies' terms, divided by
 the global ``C`` and ``|P⁺|``); the cross-entropy all-reduces each sample's log-sum-exp over the
-ranks and returns the share of the samples whose class lies here. The shares add up to the loss
+ranks (the target logit enters on the rank that holds the class) and returns the share of the
+samples whose class lies here. The shares add up to the loss
 (:func:`losskit.distributed.sum_shares`), the gradients to each block's proxies are exact, and
 those to the embeddings add up over the ranks.
 
@@ -31,6 +34,7 @@ The proxies are normalised inside the walk (``s = x̂·p / ‖p‖``, gradient
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -149,9 +153,6 @@ class Block:
 
     offset: int
     num_classes: int
-
-    def sharded(self, proxies: Tensor) -> bool:
-        return proxies.shape[0] < self.num_classes
 
 
 class _Walk:
@@ -337,17 +338,92 @@ def proxy_anchor_chunked(
 
 
 # --------------------------------------------------------------------------------------------
-# Cosine-softmax cross-entropy
+# Margin softmax (cosine-softmax cross-entropy, ArcFace, CosFace, sub-center ArcFace)
 # --------------------------------------------------------------------------------------------
 
 
-def _log_partition(walk: _Walk, scale: float, sharded: bool) -> Tensor:
-    """Each sample's ``logsumexp_c(scale·s_c)`` (B,), accumulated online over the chunks (and
-    over the ranks' blocks when ``sharded``)."""
-    running_max = torch.full_like(walk.target_sim, -torch.inf)
-    total = torch.zeros_like(walk.target_sim)
+@dataclass(frozen=True)
+class ArcFaceTarget:
+    """``φ(s) = cos(arccos s + m)`` for ``θ ≤ π − m``, else ``s − m·sin m``; and ``φ'(s)``."""
+
+    margin: float
+
+    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        cos_m, sin_m = math.cos(self.margin), math.sin(self.margin)
+        c = s.clamp(-1.0, 1.0)
+        sin = (1.0 - c * c).clamp_min(0.0).sqrt()
+        inside = c >= -cos_m  # θ ≤ π − m
+        phi = torch.where(inside, c * cos_m - sin * sin_m, c - self.margin * sin_m)
+        # dφ/ds = cos m + sin m · s / sin θ; at sin θ = 0 the (infinite) second term is dropped.
+        slope = torch.where(sin > 0, c / torch.where(sin > 0, sin, 1.0), 0.0)
+        dphi = torch.where(inside, cos_m + sin_m * slope, torch.ones_like(c))
+        return phi, dphi
+
+
+@dataclass(frozen=True)
+class CosFaceTarget:
+    """``φ(s) = s − m`` and ``φ'(s) = 1`` (``m = 0``: the plain cosine-softmax)."""
+
+    margin: float
+
+    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        return s - self.margin, torch.ones_like(s)
+
+
+Target = ArcFaceTarget | CosFaceTarget
+
+
+def _margin_walk(
+    xn: Tensor,
+    proxies: Tensor,
+    labels: Tensor,
+    groups: int,
+    chunk: int,
+    gemm: torch.dtype,
+    offset: int,
+) -> _Walk:
+    """The walk over ``proxies`` (classes ``offset …`` of ``groups`` rows each), its targets
+    being each sample's most similar own sub-center (row −1 where the class is elsewhere)."""
+    local = labels - offset
+    if groups == 1:
+        return _Walk(xn, proxies, local, chunk, gemm)
+    own = (local >= 0) & (local < proxies.shape[0] // groups)
+    rows = torch.where(own, local, 0).unsqueeze(1) * groups
+    rows = rows + torch.arange(groups, device=labels.device)
+    candidates = proxies[rows].to(xn.dtype)  # (B, K, D): the K sub-centers of each target
+    norms = torch.linalg.vector_norm(candidates, dim=2).clamp_min(NORM_EPS)
+    cosines = torch.linalg.vecdot(candidates, xn.unsqueeze(1), dim=2) / norms
+    best = rows.gather(1, cosines.argmax(dim=1, keepdim=True)).squeeze(1)
+    return _Walk(xn, proxies, torch.where(own, best, -1), chunk, gemm)
+
+
+def _class_cosines(
+    walk: _Walk, start: int, end: int, raw: Tensor, groups: int
+) -> tuple[Tensor, Tensor | None]:
+    """Cosines ``(B, n)`` of the chunk's ``n`` classes, and the argmax sub-center (``K > 1``)."""
+    cos = raw * walk.inv_norm[start:end]
+    if groups == 1:
+        return cos, None
+    best, index = cos.unflatten(1, (-1, groups)).max(dim=2)
+    return best, index
+
+
+def _own_class(walk: _Walk, start: int, end: int, groups: int) -> Tensor:
+    """``(B, n)`` mask of each sample's own class among the chunk's classes."""
+    labels = walk.labels if groups == 1 else walk.labels.div(groups, rounding_mode="floor")
+    return labels.unsqueeze(1) == torch.arange(start // groups, end // groups, device=labels.device)
+
+
+def _log_partition(
+    walk: _Walk, scale: float, groups: int, target_logit: Tensor, sharded: bool
+) -> Tensor:
+    """``log(e^{σφ_y} + Σ_{c≠y} e^{σ s_c})`` (B,), accumulated online from the target logit
+    (held by the rank that owns the class when ``sharded``, then combined over the ranks)."""
+    running_max = torch.where(walk.own, target_logit, -torch.inf)
+    total = walk.own.to(target_logit.dtype)
     for start, end, _, raw in walk.blocks():
-        z = raw.mul_(scale * walk.inv_norm[start:end])
+        z, _ = _class_cosines(walk, start, end, raw, groups)
+        z = z.mul_(scale).masked_fill_(_own_class(walk, start, end, groups), -torch.inf)
         new_max = torch.maximum(running_max, z.amax(dim=1))
         total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
         running_max = new_max
@@ -355,24 +431,53 @@ def _log_partition(walk: _Walk, scale: float, sharded: bool) -> Tensor:
     return all_reduce_logsumexp(lse) if sharded else lse
 
 
-def _cross_entropy_grads(
-    walk: _Walk, scale: float, lse: Tensor, weight: Tensor
+def _margin_grads(
+    walk: _Walk,
+    scale: float,
+    groups: int,
+    lse: Tensor,
+    target: tuple[Tensor, Tensor],
+    weight: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Gradients of ``Σ_i weight_i·(lse_i − scale·s_{i,y_i})`` w.r.t. ``x̂`` and ``P``."""
+    """Gradients of ``Σ_i weight_i·(lse_i − σφ(s_{i,y_i}))`` w.r.t. ``x̂`` and the proxies."""
     gx, gp = walk.new_grads()
     row_factor = (scale * weight).unsqueeze(1)
     for start, end, rows, raw in walk.blocks():
-        inv = walk.inv_norm[start:end]
-        softmax = torch.addcmul(-lse.unsqueeze(1), raw, scale * inv).exp_()
-        g = softmax.mul_(row_factor).mul_(inv)  # ∂/∂R = scale·w_i·softmax / ‖p‖
-        walk.add_block_grads(gx, gp, start, end, rows, raw, g)
-    walk.add_target_grads(gx, gp, torch.where(walk.own, -scale * weight, 0.0))
+        cos, index = _class_cosines(walk, start, end, raw, groups)
+        g = cos.mul_(scale).sub_(lse.unsqueeze(1)).exp_()  # softmax of the non-target classes
+        g.masked_fill_(_own_class(walk, start, end, groups), 0.0).mul_(row_factor)
+        if index is not None:  # each class's gradient goes to its most similar sub-center
+            pooled = torch.zeros_like(raw).unflatten(1, (-1, groups))
+            g = pooled.scatter_(2, index.unsqueeze(2), g.unsqueeze(2)).flatten(1)
+        walk.add_block_grads(gx, gp, start, end, rows, raw, g.mul_(walk.inv_norm[start:end]))
+    phi, dphi = target
+    g_target = weight * scale * (torch.exp(scale * phi - lse) - 1.0) * dphi
+    walk.add_target_grads(gx, gp, torch.where(walk.own, g_target, 0.0))
     return gx, gp
 
 
-class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
-    """Chunked ``lse_i − scale·s_{i,y_i}``; reduced with ``weight`` (gradients in forward) or
-    per sample (``weight=None``: the gradient pass runs in backward with the incoming weights).
+@dataclass(frozen=True)
+class Softmax:
+    """A margin softmax: target logit ``φ``, scale ``σ``, ``groups`` sub-centers per class,
+    ``chunk`` proxies per chunk, and the proxies' ``block`` of classes."""
+
+    target: Target
+    scale: float
+    groups: int
+    chunk: int
+    block: Block
+
+    def walk(self, xn: Tensor, proxies: Tensor, labels: Tensor, gemm: torch.dtype) -> _Walk:
+        args = (self.groups, self.chunk, gemm, self.block.offset)
+        return _margin_walk(xn, proxies, labels, *args)
+
+    def sharded(self, proxies: Tensor) -> bool:
+        return proxies.shape[0] // self.groups < self.block.num_classes
+
+
+class _MarginSoftmax(torch.autograd.Function):
+    """Chunked ``lse_i − σφ(s_{i,y_i})``; reduced with ``weight`` (gradients in forward) or per
+    sample (``weight=None``: the gradient pass runs in backward with the incoming weights).
     With sharded proxies, the terms of the samples whose class is held here (0 for the others).
     """
 
@@ -382,21 +487,22 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
         xn: Tensor,
         proxies: Tensor,
         labels: Tensor,
-        scale: float,
-        chunk: int,
+        softmax: Softmax,
         weight: float | None,
-        block: Block,
     ) -> Tensor:
         gemm = gemm_dtype(xn, proxies)
+        scale, groups = softmax.scale, softmax.groups
         with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
-            walk = _Walk(xn, proxies, labels, chunk, gemm, block.offset)
-            lse = _log_partition(walk, scale, block.sharded(proxies))
-            losses = torch.where(walk.own, lse - scale * walk.target_sim, 0.0)
+            walk = softmax.walk(xn, proxies, labels, gemm)
+            phi, dphi = softmax.target(walk.target_sim)
+            lse = _log_partition(walk, scale, groups, scale * phi, softmax.sharded(proxies))
+            losses = torch.where(walk.own, lse - scale * phi, 0.0)
             if weight is not None:
                 weights = torch.full_like(lse, weight)
-                ctx.save_for_backward(*_cross_entropy_grads(walk, scale, lse, weights))
+                grads = _margin_grads(walk, scale, groups, lse, (phi, dphi), weights)
+                ctx.save_for_backward(*grads)
                 return (losses * weight).sum()
-        ctx.scale, ctx.chunk, ctx.gemm, ctx.offset = scale, chunk, gemm, block.offset
+        ctx.softmax, ctx.gemm = softmax, gemm
         ctx.save_for_backward(xn, proxies, labels, lse)
         return losses
 
@@ -406,26 +512,33 @@ class _CosineSoftmaxCrossEntropy(torch.autograd.Function):
             gx, gp = _scaled(ctx.saved_tensors, grad_output)
         else:
             xn, proxies, labels, lse = ctx.saved_tensors
+            softmax: Softmax = ctx.softmax
             with torch.autocast(xn.device.type, enabled=False):
-                walk = _Walk(xn, proxies, labels, ctx.chunk, ctx.gemm, ctx.offset)
-                gx, gp = _cross_entropy_grads(walk, ctx.scale, lse, grad_output.to(lse.dtype))
-        return gx, gp, None, None, None, None, None
+                walk = softmax.walk(xn, proxies, labels, ctx.gemm)
+                target = softmax.target(walk.target_sim)
+                weight = grad_output.to(lse.dtype)
+                gx, gp = _margin_grads(walk, softmax.scale, softmax.groups, lse, target, weight)
+        return gx, gp, None, None, None
 
 
-def cosine_softmax_cross_entropy_chunked(
+def margin_softmax_chunked(
     xn: Tensor,
     proxies: Tensor,
     labels: Tensor,
+    target: Target,
     scale: float,
+    groups: int,
     chunk: int,
     weight: float | None,
     block: Block | None = None,
 ) -> Tensor:
-    """Chunked cosine-softmax cross-entropy; ``weight`` reduces (``1/B`` mean, ``1`` sum) or,
-    as ``None``, keeps the per-sample losses ``(B,)``. With a ``block`` of sharded proxies:
-    this block's share (see :class:`_CosineSoftmaxCrossEntropy`)."""
-    block = block or Block(0, proxies.shape[0])
-    return _CosineSoftmaxCrossEntropy.apply(xn, proxies, labels, scale, chunk, weight, block)
+    """Chunked margin softmax of normalised ``xn (B, D)`` and raw ``proxies (C·K, D)``
+    (``K = groups``, class-major; ``chunk`` a multiple of ``K``); ``weight`` reduces (``1/B``
+    mean, ``1`` sum) or, as ``None``, keeps the per-sample losses ``(B,)``. With a ``block``
+    of sharded proxies: this block's share (see :class:`_MarginSoftmax`)."""
+    block = block or Block(0, proxies.shape[0] // groups)
+    softmax = Softmax(target, scale, groups, chunk, block)
+    return _MarginSoftmax.apply(xn, proxies, labels, softmax, weight)
 
 
 # --------------------------------------------------------------------------------------------

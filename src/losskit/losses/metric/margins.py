@@ -32,27 +32,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-import torch
 from torch import Tensor
 
-from losskit._checks import check_int, check_number, fail, shape_str
+from losskit._checks import check_int, check_number
 from losskit._reduce import Reduction, check_reduction
-from losskit.losses.metric._chunked import (
-    NORM_EPS,
-    _scaled,
-    _Walk,
-    cosine_softmax_cross_entropy_chunked,
-    gemm_dtype,
-)
+from losskit.losses.metric._chunked import ArcFaceTarget, CosFaceTarget, Target
 from losskit.losses.metric.proxies import (
-    _check_chunk_size,
-    _check_features,
-    _check_inputs,
+    PLAIN,
     _check_module_chunk_size,
-    _normalized,
+    _margin_softmax,
     _ProxyModule,
 )
 from losskit.registry import register
@@ -67,163 +56,6 @@ __all__ = [
     "proxy_nca",
     "subcenter_arcface",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Target logits φ(s) and their derivatives
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ArcFaceTarget:
-    """``φ(s) = cos(arccos s + m)`` for ``θ ≤ π − m``, else ``s − m·sin m``; and ``φ'(s)``."""
-
-    margin: float
-
-    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        cos_m, sin_m = math.cos(self.margin), math.sin(self.margin)
-        c = s.clamp(-1.0, 1.0)
-        sin = (1.0 - c * c).clamp_min(0.0).sqrt()
-        inside = c >= -cos_m  # θ ≤ π − m
-        phi = torch.where(inside, c * cos_m - sin * sin_m, c - self.margin * sin_m)
-        # dφ/ds = cos m + sin m · s / sin θ; at sin θ = 0 the (infinite) second term is dropped.
-        slope = torch.where(sin > 0, c / torch.where(sin > 0, sin, 1.0), 0.0)
-        dphi = torch.where(inside, cos_m + sin_m * slope, torch.ones_like(c))
-        return phi, dphi
-
-
-@dataclass(frozen=True)
-class _CosFaceTarget:
-    """``φ(s) = s − m`` and ``φ'(s) = 1``."""
-
-    margin: float
-
-    def __call__(self, s: Tensor) -> tuple[Tensor, Tensor]:
-        return s - self.margin, torch.ones_like(s)
-
-
-Target = _ArcFaceTarget | _CosFaceTarget
-
-
-# --------------------------------------------------------------------------------------------
-# The chunked walk (classes pooled over their sub-centers when there are several)
-# --------------------------------------------------------------------------------------------
-
-
-def _walk(
-    xn: Tensor, proxies: Tensor, labels: Tensor, groups: int, chunk: int, gemm: torch.dtype
-) -> _Walk:
-    """The walk over ``proxies``, its targets being each sample's most similar own sub-center."""
-    if groups == 1:
-        return _Walk(xn, proxies, labels, chunk, gemm)
-    rows = labels.unsqueeze(1) * groups + torch.arange(groups, device=labels.device)
-    candidates = proxies[rows].to(xn.dtype)  # (B, K, D): the K sub-centers of each target
-    norms = torch.linalg.vector_norm(candidates, dim=2).clamp_min(NORM_EPS)
-    cosines = torch.linalg.vecdot(candidates, xn.unsqueeze(1), dim=2) / norms
-    best = rows.gather(1, cosines.argmax(dim=1, keepdim=True)).squeeze(1)
-    return _Walk(xn, proxies, best, chunk, gemm)
-
-
-def _class_cosines(
-    walk: _Walk, start: int, end: int, raw: Tensor, groups: int
-) -> tuple[Tensor, Tensor | None]:
-    """Cosines ``(B, n)`` of the chunk's ``n`` classes, and the argmax sub-center (``K > 1``)."""
-    cos = raw * walk.inv_norm[start:end]
-    if groups == 1:
-        return cos, None
-    best, index = cos.unflatten(1, (-1, groups)).max(dim=2)
-    return best, index
-
-
-def _own_class(labels: Tensor, start: int, end: int, groups: int) -> Tensor:
-    """``(B, n)`` mask of each sample's own class among the chunk's classes."""
-    classes = torch.arange(start // groups, end // groups, device=labels.device)
-    return labels.unsqueeze(1) == classes
-
-
-def _log_partition(
-    walk: _Walk, labels: Tensor, scale: float, groups: int, target_logit: Tensor
-) -> Tensor:
-    """``log(e^{σφ_y} + Σ_{c≠y} e^{σ s_c})`` (B,), accumulated online from the target logit."""
-    running_max, total = target_logit.clone(), torch.ones_like(target_logit)
-    for start, end, _, raw in walk.blocks():
-        z, _ = _class_cosines(walk, start, end, raw, groups)
-        z = z.mul_(scale).masked_fill_(_own_class(labels, start, end, groups), -torch.inf)
-        new_max = torch.maximum(running_max, z.amax(dim=1))
-        total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
-        running_max = new_max
-    return running_max + torch.log(total)
-
-
-def _gradients(
-    walk: _Walk,
-    labels: Tensor,
-    scale: float,
-    groups: int,
-    lse: Tensor,
-    target: tuple[Tensor, Tensor],
-    weight: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Gradients of ``Σ_i weight_i·(lse_i − σφ(s_{i,y_i}))`` w.r.t. ``x̂`` and the proxies."""
-    gx, gp = walk.new_grads()
-    row_factor = (scale * weight).unsqueeze(1)
-    for start, end, rows, raw in walk.blocks():
-        cos, index = _class_cosines(walk, start, end, raw, groups)
-        g = cos.mul_(scale).sub_(lse.unsqueeze(1)).exp_()  # softmax of the non-target classes
-        g.masked_fill_(_own_class(labels, start, end, groups), 0.0).mul_(row_factor)
-        if index is not None:  # each class's gradient goes to its most similar sub-center
-            pooled = torch.zeros_like(raw).unflatten(1, (-1, groups))
-            g = pooled.scatter_(2, index.unsqueeze(2), g.unsqueeze(2)).flatten(1)
-        walk.add_block_grads(gx, gp, start, end, rows, raw, g.mul_(walk.inv_norm[start:end]))
-    phi, dphi = target
-    p_target = torch.exp(scale * phi - lse)
-    walk.add_target_grads(gx, gp, weight * scale * (p_target - 1.0) * dphi)
-    return gx, gp
-
-
-class _MarginSoftmax(torch.autograd.Function):
-    """Chunked ``lse_i − σφ(s_{i,y_i})``; reduced with ``weight`` (gradients in forward) or per
-    sample (``weight=None``: the gradient pass runs in backward with the incoming weights)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        xn: Tensor,
-        proxies: Tensor,
-        labels: Tensor,
-        target: Target,
-        scale: float,
-        groups: int,
-        chunk: int,
-        weight: float | None,
-    ) -> Tensor:
-        gemm = gemm_dtype(xn, proxies)
-        with torch.autocast(xn.device.type, enabled=False):  # explicit dtypes from here on
-            walk = _walk(xn, proxies, labels, groups, chunk, gemm)
-            phi, dphi = target(walk.target_sim)
-            lse = _log_partition(walk, labels, scale, groups, scale * phi)
-            losses = lse - scale * phi
-            if weight is not None:
-                weights = torch.full_like(lse, weight)
-                grads = _gradients(walk, labels, scale, groups, lse, (phi, dphi), weights)
-                ctx.save_for_backward(*grads)
-                return (losses * weight).sum()
-        ctx.target, ctx.scale, ctx.groups, ctx.chunk, ctx.gemm = target, scale, groups, chunk, gemm
-        ctx.save_for_backward(xn, proxies, labels, lse)
-        return losses
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        if grad_output.dim() == 0:
-            gx, gp = _scaled(ctx.saved_tensors, grad_output)
-        else:
-            xn, proxies, labels, lse = ctx.saved_tensors
-            with torch.autocast(xn.device.type, enabled=False):
-                walk = _walk(xn, proxies, labels, ctx.groups, ctx.chunk, ctx.gemm)
-                target = ctx.target(walk.target_sim)
-                weight = grad_output.to(lse.dtype)
-                gx, gp = _gradients(walk, labels, ctx.scale, ctx.groups, lse, target, weight)
-        return gx, gp, None, None, None, None, None, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,31 +83,6 @@ def _check_temperature(fn: str, temperature: object) -> float:
     return check_number(fn, "temperature", temperature, low=0.0, low_open=True)
 
 
-def _margin_softmax(
-    fn: str,
-    embeddings: Tensor,
-    labels: Tensor,
-    proxies: Tensor,
-    target: Target,
-    scale: float,
-    groups: int,
-    reduction: str,
-    chunk_size: int | None,
-) -> Tensor:
-    """Validate the inputs and run :class:`_MarginSoftmax` (``groups`` sub-centers per class)."""
-    x, p = _check_features(fn, embeddings, proxies)
-    if p.shape[0] % groups:
-        fail(fn, "proxies", f"to have a multiple of sub_centers={groups} rows", shape_str(p.shape))
-    x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // groups)
-    mode = check_reduction(fn, reduction)
-    chunk = _check_chunk_size(fn, chunk_size, x, p)
-    chunk = max(groups, chunk // groups * groups)  # whole classes in every chunk
-    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
-    xn = _normalized(x, p)
-    loss = _MarginSoftmax.apply(xn, p, y, target, scale, groups, chunk, weight)
-    return loss.to(x.dtype)
-
-
 def arcface(
     embeddings: Tensor,
     labels: Tensor,
@@ -285,6 +92,7 @@ def arcface(
     *,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """ArcFace (additive angular margin): cross-entropy with the target angle widened by ``m``.
 
@@ -308,6 +116,9 @@ def arcface(
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic, as for
             :func:`~losskit.functional.proxy_anchor`).
+        gather_distributed (bool): compute the loss of the global batch, all ranks' rows in
+            rank order, on every rank (see :mod:`losskit.distributed`); a no-op without a
+            process group.
 
     Returns:
         Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
@@ -329,9 +140,11 @@ def arcface(
         True
     """
     fn = "arcface"
-    target = _ArcFaceTarget(_check_arc_margin(fn, margin))
+    target = ArcFaceTarget(_check_arc_margin(fn, margin))
     sigma = _check_scale(fn, scale)
-    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size)
+    return _margin_softmax(
+        fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size, gather_distributed
+    )
 
 
 def cosface(
@@ -343,6 +156,7 @@ def cosface(
     *,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """CosFace (large margin cosine loss): cross-entropy with ``m`` taken off the target cosine.
 
@@ -359,6 +173,8 @@ def cosface(
         margin (float): ``m ≥ 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch, on every rank (as for
+            :func:`arcface`).
 
     Returns:
         Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
@@ -378,9 +194,11 @@ def cosface(
         torch.Size([4])
     """
     fn = "cosface"
-    target = _CosFaceTarget(_check_cos_margin(fn, margin))
+    target = CosFaceTarget(_check_cos_margin(fn, margin))
     sigma = _check_scale(fn, scale)
-    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size)
+    return _margin_softmax(
+        fn, embeddings, labels, proxies, target, sigma, 1, reduction, chunk_size, gather_distributed
+    )
 
 
 def subcenter_arcface(
@@ -393,6 +211,7 @@ def subcenter_arcface(
     sub_centers: int = 3,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Sub-center ArcFace: ArcFace over ``K`` proxies per class, each class scored by its closest.
 
@@ -411,6 +230,8 @@ def subcenter_arcface(
         sub_centers (int): ``K ≥ 1``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch, on every rank (as for
+            :func:`arcface`).
 
     Returns:
         Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
@@ -433,10 +254,12 @@ def subcenter_arcface(
         torch.Size([])
     """
     fn = "subcenter_arcface"
-    target = _ArcFaceTarget(_check_arc_margin(fn, margin))
+    target = ArcFaceTarget(_check_arc_margin(fn, margin))
     sigma = _check_scale(fn, scale)
     k = _check_sub_centers(fn, sub_centers)
-    return _margin_softmax(fn, embeddings, labels, proxies, target, sigma, k, reduction, chunk_size)
+    return _margin_softmax(
+        fn, embeddings, labels, proxies, target, sigma, k, reduction, chunk_size, gather_distributed
+    )
 
 
 def proxy_nca(
@@ -447,6 +270,7 @@ def proxy_nca(
     *,
     reduction: Reduction = "mean",
     chunk_size: int | None = None,
+    gather_distributed: bool = False,
 ) -> Tensor:
     """ProxyNCA++: softmax over negative squared distances to normalised proxies.
 
@@ -463,6 +287,8 @@ def proxy_nca(
         temperature (float): ``T > 0`` (the paper's default ``1/9``).
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch, on every rank (as for
+            :func:`arcface`).
 
     Returns:
         Tensor: the scalar loss, or ``Tensor[B]`` for ``reduction="none"``, in the embeddings'
@@ -486,13 +312,10 @@ def proxy_nca(
         True
     """
     fn = "proxy_nca"
-    x, y, p = _check_inputs(fn, embeddings, labels, proxies)
-    t = _check_temperature(fn, temperature)
-    mode = check_reduction(fn, reduction)
-    chunk = _check_chunk_size(fn, chunk_size, x, p)
-    weight = {"mean": 1.0 / x.shape[0], "sum": 1.0, "none": None}[mode]
-    loss = cosine_softmax_cross_entropy_chunked(_normalized(x, p), p, y, 2.0 / t, chunk, weight)
-    return loss.to(x.dtype)
+    sigma = 2.0 / _check_temperature(fn, temperature)
+    return _margin_softmax(
+        fn, embeddings, labels, proxies, PLAIN, sigma, 1, reduction, chunk_size, gather_distributed
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,36 +333,44 @@ class _SoftmaxProxyModule(_ProxyModule):
         reduction: Reduction,
         chunk_size: int | None,
         proxies_per_class: int = 1,
+        *,
+        gather_distributed: bool,
+        shard_proxies: bool,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, proxies_per_class)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            proxies_per_class,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
+        )
         fn = type(self).__name__
         self.reduction: Reduction = check_reduction(fn, reduction)
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
     def _loss(
-        self,
-        function: Callable[..., Tensor],
-        embeddings: Tensor,
-        labels: Tensor,
-        *hyper: float,
-        **keywords: int,
+        self, fn: str, embeddings: Tensor, labels: Tensor, target: Target, scale: float
     ) -> Tensor:
-        """``function(embeddings, labels, proxies, *hyper, reduction, chunk_size, ...)``."""
-        return function(
+        """The margin softmax of ``fn`` over this module's proxies (its block when sharded)."""
+        return _margin_softmax(
+            fn,
             embeddings,
             labels,
             self.proxies,
-            *hyper,
-            reduction=self.reduction,
-            chunk_size=self.chunk_size,
-            **keywords,
+            target,
+            scale,
+            self.proxies_per_class,
+            self.reduction,
+            self.chunk_size,
+            self.gather_distributed,
+            self.block,
         )
 
     def _repr(self, **hyper: object) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in hyper.items())
         return (
             f"num_classes={self.num_classes}, embedding_dim={self.embedding_dim}{extra}, "
-            f"reduction={self.reduction!r}, chunk_size={self.chunk_size}"
+            f"reduction={self.reduction!r}, chunk_size={self.chunk_size}" + self._distributed_repr()
         )
 
 
@@ -556,8 +387,11 @@ class _MarginModule(_SoftmaxProxyModule):
         reduction: Reduction,
         chunk_size: int | None,
         sub_centers: int = 1,
+        **distributed: bool,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, reduction, chunk_size, sub_centers)
+        super().__init__(
+            num_classes, embedding_dim, reduction, chunk_size, sub_centers, **distributed
+        )
         fn = type(self).__name__
         self.scale, self.margin = _check_scale(fn, scale), check_margin(fn, margin)
 
@@ -576,6 +410,10 @@ class ArcFaceLoss(_MarginModule):
         margin (float): ``m`` in ``[0, π)``, radians.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see
+            :class:`~losskit.ProxyAnchorLoss`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = ArcFaceLoss(10, 8, scale=30.0, margin=0.3)
@@ -592,13 +430,23 @@ class ArcFaceLoss(_MarginModule):
         margin: float = 0.5,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
         super().__init__(
-            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size
+            num_classes,
+            embedding_dim,
+            scale,
+            margin,
+            _check_arc_margin,
+            reduction,
+            chunk_size,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
         )
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return self._loss(arcface, embeddings, labels, self.scale, self.margin)
+        return self._loss("arcface", embeddings, labels, ArcFaceTarget(self.margin), self.scale)
 
 
 @register(cosface)
@@ -612,6 +460,10 @@ class CosFaceLoss(_MarginModule):
         margin (float): ``m ≥ 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see
+            :class:`~losskit.ProxyAnchorLoss`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = CosFaceLoss(10, 8)
@@ -628,13 +480,23 @@ class CosFaceLoss(_MarginModule):
         margin: float = 0.35,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
         super().__init__(
-            num_classes, embedding_dim, scale, margin, _check_cos_margin, reduction, chunk_size
+            num_classes,
+            embedding_dim,
+            scale,
+            margin,
+            _check_cos_margin,
+            reduction,
+            chunk_size,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
         )
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return self._loss(cosface, embeddings, labels, self.scale, self.margin)
+        return self._loss("cosface", embeddings, labels, CosFaceTarget(self.margin), self.scale)
 
 
 @register(subcenter_arcface)
@@ -650,6 +512,10 @@ class SubCenterArcFaceLoss(_MarginModule):
         margin (float): ``m`` in ``[0, π)``, radians.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see
+            :class:`~losskit.ProxyAnchorLoss`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = SubCenterArcFaceLoss(10, 8, sub_centers=2)
@@ -667,10 +533,21 @@ class SubCenterArcFaceLoss(_MarginModule):
         margin: float = 0.5,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
         k = _check_sub_centers(type(self).__name__, sub_centers)
         super().__init__(
-            num_classes, embedding_dim, scale, margin, _check_arc_margin, reduction, chunk_size, k
+            num_classes,
+            embedding_dim,
+            scale,
+            margin,
+            _check_arc_margin,
+            reduction,
+            chunk_size,
+            k,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
         )
 
     @property
@@ -679,14 +556,8 @@ class SubCenterArcFaceLoss(_MarginModule):
         return self.proxies_per_class
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return self._loss(
-            subcenter_arcface,
-            embeddings,
-            labels,
-            self.scale,
-            self.margin,
-            sub_centers=self.sub_centers,
-        )
+        target = ArcFaceTarget(self.margin)
+        return self._loss("subcenter_arcface", embeddings, labels, target, self.scale)
 
     def extra_repr(self) -> str:
         return self._repr(sub_centers=self.sub_centers, scale=self.scale, margin=self.margin)
@@ -702,6 +573,10 @@ class ProxyNCALoss(_SoftmaxProxyModule):
         temperature (float): ``T > 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
         chunk_size (int, optional): proxies per chunk (default: automatic).
+        gather_distributed (bool): the loss of the global batch (see
+            :class:`~losskit.ProxyAnchorLoss`).
+        shard_proxies (bool): hold only this rank's block of classes (with
+            ``gather_distributed``).
 
     Example:
         >>> loss = ProxyNCALoss(10, 8)
@@ -717,12 +592,21 @@ class ProxyNCALoss(_SoftmaxProxyModule):
         temperature: float = 1 / 9,
         reduction: Reduction = "mean",
         chunk_size: int | None = None,
+        gather_distributed: bool = False,
+        shard_proxies: bool = False,
     ) -> None:
-        super().__init__(num_classes, embedding_dim, reduction, chunk_size)
+        super().__init__(
+            num_classes,
+            embedding_dim,
+            reduction,
+            chunk_size,
+            gather_distributed=gather_distributed,
+            shard_proxies=shard_proxies,
+        )
         self.temperature = _check_temperature(type(self).__name__, temperature)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return self._loss(proxy_nca, embeddings, labels, self.temperature)
+        return self._loss("proxy_nca", embeddings, labels, PLAIN, 2.0 / self.temperature)
 
     def extra_repr(self) -> str:
         return self._repr(temperature=self.temperature)

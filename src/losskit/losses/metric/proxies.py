@@ -54,11 +54,13 @@ from losskit.distributed import (
 )
 from losskit.losses.metric._chunked import (
     Block,
+    CosFaceTarget,
+    Target,
     auto_chunk_size,
-    cosine_softmax_cross_entropy_chunked,
     finish_shares,
     global_batch,
     log1p_sum_exp,
+    margin_softmax_chunked,
     positive_term,
     proxy_anchor_chunked,
 )
@@ -78,6 +80,7 @@ __all__ = [
 ]
 
 Pooling = Literal["softmax", "max"]
+PLAIN = CosFaceTarget(0.0)  # the target logit of the cosine-softmax: φ(s) = s
 POOLINGS: tuple[str, ...] = ("softmax", "max")
 
 
@@ -467,33 +470,40 @@ def cosine_softmax_cross_entropy(
         >>> cosine_softmax_cross_entropy(x, y, p, scale=16.0).shape
         torch.Size([])
     """
-    return _cosine_softmax_cross_entropy_impl(
-        embeddings, labels, proxies, scale, reduction, chunk_size, gather_distributed
+    fn = "cosine_softmax_cross_entropy"
+    sigma = check_number(fn, "scale", scale, low=0.0, low_open=True)
+    return _margin_softmax(
+        fn, embeddings, labels, proxies, PLAIN, sigma, 1, reduction, chunk_size, gather_distributed
     )
 
 
-def _cosine_softmax_cross_entropy_impl(
+def _margin_softmax(
+    fn: str,
     embeddings: Tensor,
     labels: Tensor,
     proxies: Tensor,
+    target: Target,
     scale: float,
-    reduction: Reduction,
+    groups: int,
+    reduction: str,
     chunk_size: int | None,
     gather_distributed: bool,
     block: Block | None = None,
 ) -> Tensor:
-    fn = "cosine_softmax_cross_entropy"
-    x, y, p = _check_inputs(
-        fn, embeddings, labels, proxies, None if block is None else block.num_classes
-    )
-    sigma = check_number(fn, "scale", scale, low=0.0, low_open=True)
+    """Validate the inputs and run :func:`margin_softmax_chunked` (``groups`` sub-centers per
+    class) on the batch, or the global batch with ``gather_distributed``."""
+    x, p = _check_features(fn, embeddings, proxies)
+    if p.shape[0] % groups:
+        fail(fn, "proxies", f"to have a multiple of sub_centers={groups} rows", shape_str(p.shape))
+    classes = p.shape[0] // groups if block is None else block.num_classes
+    x, y, p = _check_inputs(fn, x, labels, p, num_classes=classes)
     mode = check_reduction(fn, reduction)
     xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), block)
     chunk = _check_chunk_size(fn, chunk_size, xs, p)
+    chunk = max(groups, chunk // groups * groups)  # whole classes in every chunk
     weight = {"mean": 1.0 / xs.shape[0], "sum": 1.0, "none": None}[mode]
-    loss = cosine_softmax_cross_entropy_chunked(
-        _normalized(xs, p), p, ys, sigma, chunk, weight, block
-    )
+    xn = _normalized(xs, p)
+    loss = margin_softmax_chunked(xn, p, ys, target, scale, groups, chunk, weight, block)
     return finish_shares(loss, block).to(x.dtype)
 
 
@@ -593,7 +603,8 @@ class _ProxyModule(nn.Module):
       model in ``DistributedDataParallel``, not the loss).
     - ``shard_proxies=True`` as well: rank ``r`` holds only the classes ``self.block`` =
       :func:`losskit.distributed.shard_range` ``(num_classes)`` and ``self.proxies`` is that
-      block, drawn with the same scale from a stream of its own per rank.
+      block (its ``proxies_per_class`` rows per class), drawn with the same scale from a stream
+      of its own per rank.
     """
 
     def __init__(
@@ -621,7 +632,7 @@ class _ProxyModule(nn.Module):
             self.block = Block(classes.start, self.num_classes)
             # The scale of kaiming_normal_(mode="fan_out") on the whole (C, D).
             generator = torch.Generator().manual_seed(torch.initial_seed() + rank())
-            proxies = torch.empty(len(classes), self.embedding_dim)
+            proxies = torch.empty(len(classes) * self.proxies_per_class, self.embedding_dim)
             proxies.normal_(0.0, (2.0 / rows) ** 0.5, generator=generator)
         else:
             proxies = torch.empty(rows, self.embedding_dim)
@@ -666,7 +677,8 @@ class _ProxyModule(nn.Module):
         ls = None if logits is None else all_gather(logits)[:, classes]
         step = _check_chunk_size(fn, getattr(self, "chunk_size", None), xs, p)
         best, index = _best_proxy(xs, p, ls, lam, step)
-        return best_over_ranks(best, index + self.block.offset)[1][local_rows(x)]
+        classes_ = index // self.proxies_per_class + self.block.offset
+        return best_over_ranks(best, classes_)[1][local_rows(x)]
 
     def _distributed_repr(self) -> str:
         return f", gather_distributed={self.gather_distributed}, shard_proxies={self.shard_proxies}"
@@ -915,11 +927,14 @@ class CosineSoftmaxCrossEntropyLoss(_ProxyModule):
         self.chunk_size = _check_module_chunk_size(fn, chunk_size)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return _cosine_softmax_cross_entropy_impl(
+        return _margin_softmax(
+            "cosine_softmax_cross_entropy",
             embeddings,
             labels,
             self.proxies,
+            PLAIN,
             self.scale,
+            1,
             self.reduction,
             self.chunk_size,
             self.gather_distributed,
