@@ -48,7 +48,13 @@ def test_no_process_group_is_a_no_op():
     assert D.all_gather(x) is x
     g = torch.Generator().manual_seed(0)
     emb, labels = torch.randn(8, 4, generator=g), torch.tensor([0, 1, 2, 0, 1, 2, 3, 3])
-    for cls in (losskit.ProxyAnchorLoss, losskit.CosineSoftmaxCrossEntropyLoss):
+    for cls in (
+        losskit.ProxyAnchorLoss,
+        losskit.CosineSoftmaxCrossEntropyLoss,
+        losskit.ArcFaceLoss,
+        losskit.SubCenterArcFaceLoss,
+        losskit.ProxyNCALoss,
+    ):
         torch.manual_seed(0)
         plain = cls(5, 4)
         torch.manual_seed(0)
@@ -64,5 +70,11 @@ def test_errors():
         losskit.ProxyAnchorLoss(5, 4, shard_proxies=True)
     with pytest.raises(TypeError, match="gather_distributed"):
         losskit.NTXentLoss(gather_distributed="yes")
+    with pytest.raises(ValueError, match="expected `shard_proxies` together with gather_distrib"):
+        losskit.ArcFaceLoss(5, 4, shard_proxies=True)
+    with pytest.raises(TypeError, match="arcface: expected `gather_distributed`"):
+        losskit.functional.arcface(
+            torch.randn(2, 4), torch.tensor([0, 1]), torch.randn(3, 4), gather_distributed=1
+        )
     with pytest.raises(ValueError, match="at least 1 dimension"):
         D.all_gather(torch.tensor(1.0))
