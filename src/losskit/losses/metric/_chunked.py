@@ -408,10 +408,15 @@ def _class_cosines(
     return best, index
 
 
-def _own_class(walk: _Walk, start: int, end: int, groups: int) -> Tensor:
-    """``(B, n)`` mask of each sample's own class among the chunk's classes."""
-    labels = walk.labels if groups == 1 else walk.labels.div(groups, rounding_mode="floor")
-    return labels.unsqueeze(1) == torch.arange(start // groups, end // groups, device=labels.device)
+def _without_targets(
+    walk: _Walk, z: Tensor, start: int, end: int, groups: int, fill: float
+) -> Tensor:
+    """``z`` (B, n) over the chunk's ``n`` classes with each sample's own class set to ``fill``."""
+    if groups == 1:
+        return walk.without_targets(z, start, end, fill)
+    classes = torch.arange(start // groups, end // groups, device=z.device)
+    own = walk.labels.div(groups, rounding_mode="floor").unsqueeze(1) == classes
+    return z.masked_fill_(own, fill)
 
 
 def _log_partition(
@@ -423,7 +428,7 @@ def _log_partition(
     total = walk.own.to(target_logit.dtype)
     for start, end, _, raw in walk.blocks():
         z, _ = _class_cosines(walk, start, end, raw, groups)
-        z = z.mul_(scale).masked_fill_(_own_class(walk, start, end, groups), -torch.inf)
+        z = _without_targets(walk, z.mul_(scale), start, end, groups, -torch.inf)
         new_max = torch.maximum(running_max, z.amax(dim=1))
         total = total * torch.exp(running_max - new_max) + z.sub_(new_max[:, None]).exp_().sum(1)
         running_max = new_max
@@ -445,7 +450,7 @@ def _margin_grads(
     for start, end, rows, raw in walk.blocks():
         cos, index = _class_cosines(walk, start, end, raw, groups)
         g = cos.mul_(scale).sub_(lse.unsqueeze(1)).exp_()  # softmax of the non-target classes
-        g.masked_fill_(_own_class(walk, start, end, groups), 0.0).mul_(row_factor)
+        _without_targets(walk, g, start, end, groups, 0.0).mul_(row_factor)
         if index is not None:  # each class's gradient goes to its most similar sub-center
             pooled = torch.zeros_like(raw).unflatten(1, (-1, groups))
             g = pooled.scatter_(2, index.unsqueeze(2), g.unsqueeze(2)).flatten(1)
