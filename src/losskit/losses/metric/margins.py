@@ -134,6 +134,7 @@ def arcface(
         CVPR 2019.
 
     Example:
+        >>> import torch
         >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
         >>> from losskit.functional import cosine_softmax_cross_entropy
         >>> bool(arcface(x, y, p) > cosine_softmax_cross_entropy(x, y, p, scale=64.0))
@@ -189,6 +190,7 @@ def cosface(
         Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", CVPR 2018.
 
     Example:
+        >>> import torch
         >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
         >>> cosface(x, y, p, reduction="none").shape
         torch.Size([4])
@@ -249,6 +251,7 @@ def subcenter_arcface(
         Faces", ECCV 2020.
 
     Example:
+        >>> import torch
         >>> x, p, y = torch.randn(4, 8), torch.randn(30, 8), torch.tensor([0, 3, 3, 9])
         >>> subcenter_arcface(x, y, p, sub_centers=3).shape
         torch.Size([])
@@ -305,6 +308,7 @@ def proxy_nca(
         Learning using Proxies", ICCV 2017.
 
     Example:
+        >>> import torch
         >>> x, p, y = torch.randn(4, 8), torch.randn(10, 8), torch.tensor([0, 3, 3, 9])
         >>> from losskit.functional import cosine_softmax_cross_entropy
         >>> a, b = proxy_nca(x, y, p, temperature=0.25), cosine_softmax_cross_entropy(x, y, p, 8.0)
@@ -416,6 +420,7 @@ class ArcFaceLoss(_MarginModule):
             ``gather_distributed``).
 
     Example:
+        >>> import torch
         >>> loss = ArcFaceLoss(10, 8, scale=30.0, margin=0.3)
         >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
         torch.Size([])
@@ -466,6 +471,7 @@ class CosFaceLoss(_MarginModule):
             ``gather_distributed``).
 
     Example:
+        >>> import torch
         >>> loss = CosFaceLoss(10, 8)
         >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
         torch.Size([])
@@ -518,6 +524,7 @@ class SubCenterArcFaceLoss(_MarginModule):
             ``gather_distributed``).
 
     Example:
+        >>> import torch
         >>> loss = SubCenterArcFaceLoss(10, 8, sub_centers=2)
         >>> loss.proxies.shape, loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
         (torch.Size([20, 8]), torch.Size([]))
@@ -579,6 +586,7 @@ class ProxyNCALoss(_SoftmaxProxyModule):
             ``gather_distributed``).
 
     Example:
+        >>> import torch
         >>> loss = ProxyNCALoss(10, 8)
         >>> loss(torch.randn(4, 8), torch.tensor([0, 1, 2, 3])).shape
         torch.Size([])
