@@ -4,12 +4,17 @@ ArcFace, and ProxyNCA++.
 Every loss here is a cross-entropy over scaled cosines ``σ·s(x, p_c)`` of the L2-normalised
 embedding and the L2-normalised proxies (class weight vectors), in which only the **target**
 logit changes: ``σ·φ(s_y)`` with ``φ(s) = cos(θ + m)`` (ArcFace, ``θ = arccos s``) or
-``φ(s) = s − m`` (CosFace). The non-target logits are plain scaled cosines, so the proxies are
-walked in chunks exactly as for :func:`~losskit.functional.cosine_softmax_cross_entropy`
+``φ(s) = s − m`` (CosFace). The non-target logits are plain scaled cosines, so one walk serves
+these and :func:`~losskit.functional.cosine_softmax_cross_entropy` (``φ(s) = s``)
 (:mod:`._chunked`): a first pass accumulates each sample's log-sum-exp over the non-target
 classes online, starting from the target logit; a second pass forms the gradients (4 GEMMs in
 all, no ``(B, C)`` matrix beyond a chunk, exact). The target term is handled apart, from the
 ``B`` target cosines.
+
+Several processes: ``gather_distributed=True`` computes the loss of the global batch on every
+rank; the modules' ``shard_proxies=True`` keeps on each rank only its block of classes (with
+their sub-centers), the target logit being formed on the rank that holds the class and each
+sample's log-sum-exp combined over the ranks (:mod:`._chunked`).
 
 Compared with pytorch-metric-learning (``ArcFaceLoss``, ``CosFaceLoss``,
 ``SubCenterArcFaceLoss``, ``ProxyNCALoss``), with the same proxies (PML stores them transposed,
