@@ -206,9 +206,9 @@ def test_checkpoint_round_trip_and_evaluate_command(
     at_best = record[best["epoch"] - 1]
     from torch.utils.data import DataLoader
 
-    from losskit.train.data import load_splits
+    from losskit.train.assembly import build_data
 
-    splits = load_splits("digits", seed=config.seed)
+    splits = build_data(config)  # the splits (and standardisation) the run trained on
     result = evaluate(model, objective, DataLoader(splits.test, batch_size=256),
                       protocol="classification", class_names=splits.class_names,
                       device=torch.device("cpu"))  # fmt: skip
