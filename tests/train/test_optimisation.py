@@ -63,12 +63,13 @@ def _one_epoch(tmp_path: Path, **overrides: object) -> Any:
     mean over samples and accumulation can be exact)."""
     from losskit.train import loop
     from losskit.train.run_folder import RunFolder
+    from losskit.train.runtime import Runtime
 
     settings = {"loss_type": "CE", "dropout": 0.0, "epochs": 1, "hidden_dim": 16, "lr": 0.05,
                 "embedding_dim": 8, "val_fraction": 0, "optimizer": "sgd",  # scale-sensitive
                 "output_dir": str(tmp_path)}  # fmt: skip
     config = load_config(overrides={**settings, **overrides})
-    run = loop.setup(config, RunFolder(tmp_path), None)  # writes nothing
+    run = loop.setup(config, RunFolder(tmp_path), None, Runtime.from_env(config.device))
     run.model.eval()
     run.model.train = lambda mode=True: run.model  # type: ignore[method-assign]
     loop.train_epoch(run, [])

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from losskit._checks import fail
+from losskit.distributed import shard_range
 from losskit.errors import InputError
 from losskit.train.augment import SeededSampler, TrainingView, augmentation
 from losskit.train.checkpoint import load_checkpoint
@@ -156,22 +157,30 @@ def _generator(seed: int) -> torch.Generator:
 def train_loader(splits: Splits, config: TrainConfig, runtime: Runtime) -> DataLoader[Any]:
     """The training loader, built once: persistent workers, and every random draw (order,
     augmentation, worker seeds) from its own generators seeded by ``(seed, epoch)`` — call
-    ``loader.sampler.set_epoch(epoch)`` before each epoch."""
+    ``loader.sampler.set_epoch(epoch)`` before each epoch. In a multi-process run each
+    process draws its share of the epoch (``batch_size`` is per process)."""
     from losskit.train.samplers import make_sampler
 
+    n, replicas, rank = len(splits.train_labels), runtime.world_size, runtime.rank
     base = make_sampler(
         config.sampler,
         splits.train_labels,
         batch_size=config.batch_size,
         m_per_class=config.m_per_class,
         seed=config.seed,
-    ) or RandomSampler(range(len(splits.train_labels)), generator=_generator(config.seed))
+        num_replicas=replicas,
+        rank=rank,
+    )
+    if base is None and replicas > 1:
+        base = DistributedSampler(splits.train, num_replicas=replicas, rank=rank, seed=config.seed)
+    if base is None:
+        base = RandomSampler(range(n), generator=_generator(config.seed))
     augment = augmentation(splits.sample_shape) if config.augment else None
     return DataLoader(
         TrainingView(splits.train, augment),
         batch_size=config.batch_size,
         sampler=SeededSampler(base, lambda epoch: epoch_seed(config.seed, epoch)),
-        drop_last=len(splits.train_labels) > config.batch_size,  # a batch of one breaks BN
+        drop_last=len(base) > config.batch_size,  # type: ignore[arg-type]  # a batch of one breaks BN
         num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0,
         pin_memory=runtime.device.type == "cuda",
@@ -180,9 +189,13 @@ def train_loader(splits: Splits, config: TrainConfig, runtime: Runtime) -> DataL
 
 
 def _eval_loader(dataset: Dataset[Any], config: TrainConfig, runtime: Runtime) -> DataLoader[Any]:
+    """In a multi-process run each process embeds its contiguous block of the split (rank
+    order: the gathered rows are the split in its order)."""
+    mine = shard_range(len(dataset), rank_=runtime.rank, size=runtime.world_size)  # type: ignore[arg-type]
     return DataLoader(
         dataset,
         batch_size=max(EVAL_BATCH, config.batch_size),
+        sampler=list(mine),
         num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0,
         pin_memory=runtime.device.type == "cuda",

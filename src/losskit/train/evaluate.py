@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from losskit import distributed
 from losskit import metrics as embedding_metrics
 
 __all__ = [
@@ -68,7 +69,9 @@ def embed(
     """``features (N, D)``, ``logits (N, C)`` (float32, CPU) and ``labels (N,)`` of a loader.
 
     ``with_logits=False`` keeps no logits (an empty ``(0, C)`` tensor): retrieval needs none, and
-    for data sets of many classes they would outweigh the features many times."""
+    for data sets of many classes they would outweigh the features many times. In a
+    multi-process run each process embeds its part of the split and every process returns the
+    rows of all, in rank order (:func:`losskit.distributed.all_gather`)."""
     was_training = model.training
     model.eval()
     feats, logits, labels = [], [], []
@@ -79,7 +82,10 @@ def embed(
         logits.append(z.float().cpu() if with_logits else z.new_empty(0, z.shape[1]).cpu())
         labels.append(torch.as_tensor(y))
     model.train(was_training)
-    return torch.cat(feats), torch.cat(logits), torch.cat(labels).long()
+    parts = (torch.cat(feats), torch.cat(logits), torch.cat(labels).long())
+    if not distributed.is_distributed():
+        return parts
+    return tuple(distributed.all_gather(t.to(device)).cpu() for t in parts)  # type: ignore[return-value]
 
 
 def retrieval_metrics(

@@ -46,7 +46,14 @@ from losskit.train.run_folder import (
     RunFolder,
     resume_differences,
 )
-from losskit.train.runtime import Runtime, cpu_threads, epoch_seed, seed_everything
+from losskit.train.runtime import (
+    Runtime,
+    cpu_threads,
+    epoch_seed,
+    from_main_process,
+    seed_everything,
+    wrap_model,
+)
 from losskit.train.state import RESULT_KEYS, EvalSplit, RunState, Selection
 from losskit.train.tracking import Callback, loss_values, standard_callbacks
 
@@ -83,16 +90,17 @@ def train(
         CheckpointError: ``resume`` from a damaged checkpoint.
     """
     threads = torch.get_num_threads()  # setup may lower it for a small model on the CPU
-    config = config.with_output_dir()
+    runtime = Runtime.from_env(config.device, amp=config.amp)  # joins torchrun's group
+    config = from_main_process(config.with_output_dir())  # one run folder for all processes
     folder = RunFolder(str(config.output_dir))
     run: RunState | None = None
     cbs: list[Callback] = []
     try:
         # -- 1. Setup: nothing in the run folder changes until this has succeeded ----------------
         checkpoint = open_checkpoint(folder, config) if resume else None
-        if not resume:
+        if not resume and runtime.is_main:
             folder.refuse_existing()
-        run = setup(config, folder, checkpoint)
+        run = setup(config, folder, checkpoint, runtime)
         cbs = standard_callbacks(run, stream or sys.stdout, callbacks or ())
         # -- 2. Start: the run folder and the callbacks ----------------------------------------
         start(run, cbs, resumed=checkpoint is not None)
@@ -140,9 +148,10 @@ def _best_hint(folder: RunFolder) -> str:
     return f"{folder.best} is intact: copy it onto {folder.last} to resume from it"
 
 
-def setup(config: TrainConfig, folder: RunFolder, checkpoint: dict[str, Any] | None) -> RunState:
+def setup(
+    config: TrainConfig, folder: RunFolder, checkpoint: dict[str, Any] | None, runtime: Runtime
+) -> RunState:
     """Build every piece of the run and, when resuming, load the checkpoint into them."""
-    runtime = Runtime.from_env(config.device, amp=config.amp)
     seed_everything(config.seed)
     data = assembly.build_data(config)
     model = assembly.build_network(config, assembly.data_info(data), pretrained=checkpoint is None)
@@ -161,6 +170,7 @@ def setup(config: TrainConfig, folder: RunFolder, checkpoint: dict[str, Any] | N
         runtime=runtime,
         data=data,
         model=model,
+        network=wrap_model(model, runtime, frozen_epochs=config.freeze_epochs > 0),
         objective=objective,
         optimizer=optimizer,
         schedule=assembly.build_schedule(optimizer, config, steps),
@@ -201,6 +211,9 @@ def restore(run: RunState, checkpoint: dict[str, Any]) -> None:
     run.epoch = run.resumed_from = run.checkpoint_epoch = checkpoint["epoch"]
     run.global_step = checkpoint["step"]
     _, run.schedule_changes = resume_differences(checkpoint["config"], run.config)
+    saved_world = checkpoint.get("world_size", 1)
+    if saved_world != run.runtime.world_size:  # replicated proxies: any world size resumes
+        run.schedule_changes.append(f"processes: {saved_world} -> {run.runtime.world_size}")
 
 
 def start(run: RunState, cbs: Sequence[Callback], *, resumed: bool) -> None:
@@ -222,7 +235,7 @@ def train_epoch(run: RunState, cbs: Sequence[Callback]) -> None:
     run.epoch_started = time.perf_counter()
     torch.manual_seed(epoch_seed(run.config.seed, run.epoch))  # dropout of this epoch
     run.model.freeze_backbone(run.epoch <= run.config.freeze_epochs)
-    run.model.train()
+    run.network.train()
     run.train_loader.sampler.set_epoch(run.epoch)  # type: ignore[attr-defined]
     for cb in cbs:
         cb.on_epoch_start(run)
@@ -251,7 +264,7 @@ def forward_backward(
     x, y = x.to(device, non_blocking=pin), y.to(device, non_blocking=pin)
     dtype = run.runtime.amp_dtype
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        features, logits = run.model(x)
+        features, logits = run.network(x)
     parts = run.objective(features, logits, y)
     values = loss_values(parts, float(run.schedule.get_last_lr()[0]))
     if not math.isfinite(values["Loss/Total"]):
@@ -268,6 +281,7 @@ def forward_backward(
 
 def optimizer_step(run: RunState) -> None:
     """Clip, step the optimiser and the schedule, clear the gradients."""
+    run.objective.average_gradients()
     if run.config.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
         params = [p for group in run.optimizer.param_groups for p in group["params"]]
@@ -341,6 +355,7 @@ def checkpoint_state(run: RunState) -> dict[str, Any]:
         "selection": run.selection.to_dict(),
         "config": run.config.model_dump(),
         "data": assembly.data_info(run.data),
+        "world_size": run.runtime.world_size,
     }
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 import losskit
+from losskit import distributed
 from losskit import functional as LF
 from losskit.train.config import TrainConfig
 
@@ -42,20 +43,26 @@ class LossParts:
     proxy: Tensor
 
 
-_PROXY_LOSSES: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {
-    "ProxyAnchorLoss": lambda c, n, d: losskit.ProxyAnchorLoss(
-        n, d, alpha=c.proxy_alpha, delta=c.proxy_delta
+_PROXY_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "ProxyAnchorLoss": lambda c, n, d, **k: losskit.ProxyAnchorLoss(
+        n, d, alpha=c.proxy_alpha, delta=c.proxy_delta, **k
     ),
-    "FocalStyleProxyAnchorLoss": lambda c, n, d: losskit.FocalStyleProxyAnchorLoss(
+    "FocalStyleProxyAnchorLoss": lambda c, n, d, **k: losskit.FocalStyleProxyAnchorLoss(
         n,
         d,
         alpha=c.proxy_alpha,
         delta=c.proxy_delta,
         pos_gamma=c.proxy_pos_gamma,
         neg_gamma=c.proxy_neg_gamma,
+        **k,
     ),
-    "MultiProxyAnchorLoss": lambda c, n, d: losskit.MultiProxyAnchorLoss(
-        n, d, proxies_per_class=c.proxies_per_class, alpha=c.proxy_alpha, delta=c.proxy_delta
+    "MultiProxyAnchorLoss": lambda c, n, d, **k: losskit.MultiProxyAnchorLoss(
+        n,
+        d,
+        proxies_per_class=c.proxies_per_class,
+        alpha=c.proxy_alpha,
+        delta=c.proxy_delta,
+        **k,
     ),
     "ArcFaceLoss": lambda c, n, d: losskit.ArcFaceLoss(n, d),
     "CosFaceLoss": lambda c, n, d: losskit.CosFaceLoss(n, d),
@@ -66,9 +73,20 @@ _PROXY_LOSSES: dict[str, Callable[[TrainConfig, int, int], nn.Module]] = {
 }
 
 
+# Proxy losses computed over the global batch in a multi-process run (``gather_distributed``);
+# the others are per-sample means whose proxy gradients the trainer averages over the processes.
+GLOBAL_BATCH_PROXY_LOSSES = frozenset(
+    {"ProxyAnchorLoss", "FocalStyleProxyAnchorLoss", "MultiProxyAnchorLoss"}
+)
+
+
 def build_proxy_loss(config: TrainConfig, num_classes: int, embedding_dim: int) -> nn.Module:
-    """The proxy loss named by ``config.proxy_type``, with its hyper-parameters from ``config``."""
-    return _PROXY_LOSSES[config.proxy_type](config, num_classes, embedding_dim)
+    """The proxy loss named by ``config.proxy_type``, with its hyper-parameters from ``config``;
+    under a process group, one that :data:`GLOBAL_BATCH_PROXY_LOSSES` lists gathers the batch
+    of every process."""
+    gathers = config.proxy_type in GLOBAL_BATCH_PROXY_LOSSES and distributed.is_distributed()
+    kwargs = {"gather_distributed": True} if gathers else {}
+    return _PROXY_LOSSES[config.proxy_type](config, num_classes, embedding_dim, **kwargs)
 
 
 def class_similarity(features: Tensor, proxies: Tensor, num_classes: int) -> Tensor:
@@ -113,6 +131,18 @@ class Objective(nn.Module):
         )
         self.class_weight: Tensor | None
         self.register_buffer("class_weight", class_weight)
+        self.gathers = bool(getattr(self.proxy_loss, "gather_distributed", False))
+        """Whether the proxy loss keeps its proxies in step over the processes itself."""
+
+    def average_gradients(self) -> None:
+        """Average the proxy gradients over the processes, for a proxy loss that does not
+        gather the global batch (a per-sample mean: the average is the global batch's)."""
+        if self.gathers or distributed.world_size() == 1:
+            return
+        for p in self.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= distributed.world_size()
 
     @property
     def proxies(self) -> Tensor | None:

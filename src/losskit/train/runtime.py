@@ -5,17 +5,32 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from losskit._checks import fail
 from losskit.train.config import TrainConfig
 
-__all__ = ["Runtime", "cpu_threads", "epoch_seed", "seed_everything"]
+__all__ = [
+    "Runtime",
+    "cpu_threads",
+    "epoch_seed",
+    "from_main_process",
+    "seed_everything",
+    "wrap_model",
+]
+
+T = TypeVar("T")
 
 SMALL_MODEL_PARAMETERS = 1_000_000
+# A rank that waits this long in a collective (another rank stuck or gone) fails instead of
+# hanging; torchrun then stops the others.
+COLLECTIVE_TIMEOUT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,8 @@ class Runtime:
 
     @classmethod
     def from_env(cls, device: str, *, amp: bool = False) -> Runtime:
+        """The runtime of this process; under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the
+        process group (gloo on the CPU, NCCL on CUDA with the device ``LOCAL_RANK``)."""
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -55,6 +72,9 @@ class Runtime:
             fail("train", "device", "'auto', 'cpu', 'cuda' or 'cuda:<index>'", repr(device))
         if dev.type == "cuda" and not torch.cuda.is_available():
             fail("train", "device", "an available device (CUDA is not available)", repr(device))
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size > 1:
+            dev = _join_process_group(dev)
         dtype = None
         if amp:
             bf16 = dev.type == "cpu" or (dev.type == "cuda" and torch.cuda.is_bf16_supported())
@@ -62,9 +82,42 @@ class Runtime:
         return cls(
             dev,
             rank=int(os.environ.get("RANK", "0")),
-            world_size=int(os.environ.get("WORLD_SIZE", "1")),
+            world_size=world_size,
             amp_dtype=dtype,
         )
+
+
+def _join_process_group(device: torch.device) -> torch.device:
+    """Initialise the default process group from torchrun's environment (once); the device of
+    this process (``cuda:LOCAL_RANK`` on CUDA)."""
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+    return device
+
+
+def from_main_process(value: T) -> T:
+    """Rank 0's ``value`` on every process of a multi-process run (e.g. the resolved config,
+    whose default run folder carries a timestamp), else ``value``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def wrap_model(model: nn.Module, runtime: Runtime, *, frozen_epochs: bool) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` in a multi-process run (the model only: losses
+    keep their own parameters in step), else ``model`` itself."""
+    if runtime.world_size == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=frozen_epochs)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

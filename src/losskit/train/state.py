@@ -87,6 +87,8 @@ class RunState:
     runtime: Runtime
     data: Splits
     model: EmbeddingNet
+    network: torch.nn.Module
+    """What the training steps call: ``model``, in ``DistributedDataParallel`` under torchrun."""
     objective: Objective
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LambdaLR

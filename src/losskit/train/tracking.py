@@ -89,7 +89,8 @@ def run_lines(run: RunState) -> list[str]:
     lines = [
         f"Dataset: {config.dataset} ({data.protocol}; {' / '.join(sizes)})",
         f"Device: {run.runtime.device} ({run.runtime.precision})",
-        f"World size: {run.runtime.world_size}",
+        f"World size: {run.runtime.world_size} (global batch "
+        f"{run.runtime.world_size * config.batch_size}: {config.batch_size} per process)",
         f"Epochs: {config.epochs}",
         f"Output folder: {run.run_dir}",
     ]
