@@ -7,18 +7,26 @@ is the slowest rank's, best of the timed steps. Peak memory is each rank's resid
 high-water mark (``VmHWM``) above its reading just before the loss was built, so it counts the
 proxies, their gradient, the optimiser state and every temporary.
 
-The trainer's samples/s under ``torchrun`` belongs here too; it is not measured yet (the
-trainer does not run under ``torchrun`` yet).
+The trainer part runs ``torchrun --nproc_per_node W -m losskit train`` on digits (default
+config, ``batch_size`` per process) and reports training samples per second: the training
+samples of an epoch over its wall time (``metrics.jsonl``'s ``time_s``, evaluation included),
+the first epoch left out.
 
-Run: ``python benchmarks/distributed.py`` (a few minutes on 2 CPU cores).
+Run: ``python benchmarks/distributed.py`` (a few minutes on 2 CPU cores; ``--part trainer`` or
+``--part proxies`` for one table).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -81,13 +89,26 @@ def run(world: int, args: argparse.Namespace) -> tuple[float, float, int]:
     return step, memory, out[0][2]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=512, help="rows per rank")
-    parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up")
-    args = parser.parse_args()
+def trainer_samples_per_s(world: int, epochs: int) -> float:
+    """Training samples per second of ``losskit train`` under ``torchrun`` with ``world``
+    processes (the mean over the epochs after the first)."""
+    from losskit.train import assembly
+    from losskit.train.config import load_config
+
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = Path(folder) / "run"
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--nproc_per_node", str(world), "-m", "losskit", "train", "--quiet",
+                   "--epochs", str(epochs), "--output_dir", str(run_dir)]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ})
+        records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        config = load_config(run_dir / "config.yaml")
+    samples = len(assembly.build_data(config).train_labels)
+    times = [r["time_s"] for r in records[1:]]
+    return samples / (sum(times) / len(times))
+
+
+def proxies_table(args: argparse.Namespace) -> None:
     rows = {w: run(w, args) for w in (1, 2)}
     print(
         f"Sharded Proxy-Anchor, C = {args.classes:,}, B = {args.batch} per rank, "
@@ -103,7 +124,30 @@ def main() -> None:
         f"2 vs 1 process: step time ×{t2 / t1:.2f} (for ×2 the global batch), "
         f"per-rank peak memory ×{m2 / m1:.2f}, samples/s ×{2 * t1 / t2:.2f}"
     )
-    print("Trainer samples/s on digits under torchrun: not measured yet.")
+
+
+def trainer_table(args: argparse.Namespace) -> None:
+    rates = {w: trainer_samples_per_s(w, args.epochs) for w in (1, 2)}
+    print(f"losskit train on digits under torchrun (default config, {args.epochs} epochs, gloo)")
+    print(f"{'processes':>9} {'global B':>9} {'samples/s':>10}")
+    for w, rate in rates.items():
+        print(f"{w:>9} {64 * w:>9} {rate:>10.0f}")
+    print(f"2 vs 1 process: trainer samples/s ×{rates[2] / rates[1]:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=512, help="rows per rank")
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up")
+    parser.add_argument("--epochs", type=int, default=4, help="trainer epochs (the first untimed)")
+    parser.add_argument("--part", choices=("all", "proxies", "trainer"), default="all")
+    args = parser.parse_args()
+    if args.part in ("all", "proxies"):
+        proxies_table(args)
+    if args.part in ("all", "trainer"):
+        trainer_table(args)
 
 
 if __name__ == "__main__":
