@@ -14,6 +14,11 @@ TensorBoard, ``metrics.jsonl``, result files, summary) hooks in through the
 dropout draw from generators seeded by ``(seed, epoch)``, so a resumed run continues exactly as
 the uninterrupted run would have, whatever the terminal, ``quiet`` or ``num_workers``.
 A new run that fails before its first checkpoint removes what it wrote.
+
+Under ``torchrun`` every process runs this same loop on its share of each epoch
+(:class:`~losskit.train.runtime.Runtime` joins the process group, ``network`` is the model in
+``DistributedDataParallel``); only rank 0 writes checkpoints and has callbacks that print or
+write.
 """
 
 from __future__ import annotations
