@@ -286,7 +286,6 @@ def forward_backward(
 
 def optimizer_step(run: RunState) -> None:
     """Clip, step the optimiser and the schedule, clear the gradients."""
-    run.objective.average_gradients()
     if run.config.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
         params = [p for group in run.optimizer.param_groups for p in group["params"]]

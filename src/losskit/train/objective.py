@@ -64,28 +64,20 @@ _PROXY_LOSSES: dict[str, Callable[..., nn.Module]] = {
         delta=c.proxy_delta,
         **k,
     ),
-    "ArcFaceLoss": lambda c, n, d: losskit.ArcFaceLoss(n, d),
-    "CosFaceLoss": lambda c, n, d: losskit.CosFaceLoss(n, d),
-    "SubCenterArcFaceLoss": lambda c, n, d: losskit.SubCenterArcFaceLoss(
-        n, d, sub_centers=c.proxies_per_class
+    "ArcFaceLoss": lambda c, n, d, **k: losskit.ArcFaceLoss(n, d, **k),
+    "CosFaceLoss": lambda c, n, d, **k: losskit.CosFaceLoss(n, d, **k),
+    "SubCenterArcFaceLoss": lambda c, n, d, **k: losskit.SubCenterArcFaceLoss(
+        n, d, sub_centers=c.proxies_per_class, **k
     ),
-    "ProxyNCALoss": lambda c, n, d: losskit.ProxyNCALoss(n, d),
+    "ProxyNCALoss": lambda c, n, d, **k: losskit.ProxyNCALoss(n, d, **k),
 }
-
-
-# Proxy losses computed over the global batch in a multi-process run (``gather_distributed``);
-# the others are per-sample means whose proxy gradients the trainer averages over the processes.
-GLOBAL_BATCH_PROXY_LOSSES = frozenset(
-    {"ProxyAnchorLoss", "FocalStyleProxyAnchorLoss", "MultiProxyAnchorLoss"}
-)
 
 
 def build_proxy_loss(config: TrainConfig, num_classes: int, embedding_dim: int) -> nn.Module:
     """The proxy loss named by ``config.proxy_type``, with its hyper-parameters from ``config``;
-    under a process group, one that :data:`GLOBAL_BATCH_PROXY_LOSSES` lists gathers the batch
-    of every process."""
-    gathers = config.proxy_type in GLOBAL_BATCH_PROXY_LOSSES and distributed.is_distributed()
-    kwargs = {"gather_distributed": True} if gathers else {}
+    under a process group it gathers the batch of every process (``gather_distributed``), so
+    one step equals the single-process step on the global batch and the proxies stay equal."""
+    kwargs = {"gather_distributed": True} if distributed.is_distributed() else {}
     return _PROXY_LOSSES[config.proxy_type](config, num_classes, embedding_dim, **kwargs)
 
 
@@ -131,18 +123,6 @@ class Objective(nn.Module):
         )
         self.class_weight: Tensor | None
         self.register_buffer("class_weight", class_weight)
-        self.gathers = bool(getattr(self.proxy_loss, "gather_distributed", False))
-        """Whether the proxy loss keeps its proxies in step over the processes itself."""
-
-    def average_gradients(self) -> None:
-        """Average the proxy gradients over the processes, for a proxy loss that does not
-        gather the global batch (a per-sample mean: the average is the global batch's)."""
-        if self.gathers or distributed.world_size() == 1:
-            return
-        for p in self.parameters():
-            if p.grad is not None:
-                torch.distributed.all_reduce(p.grad)
-                p.grad /= distributed.world_size()
 
     @property
     def proxies(self) -> Tensor | None:
