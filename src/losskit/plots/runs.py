@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, Colormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -253,51 +254,24 @@ def embeddings_figure(
     if normalize:
         points = points / np.clip(np.linalg.norm(points, axis=1, keepdims=True), 1e-12, None)
     xy = _project(points, method, seed)
-    xy_feat, xy_prox = xy[: len(labels)], xy[len(labels) :]
     classes = np.unique(labels)
     k = len(classes)
     cmap = colormaps["tab10" if k <= 10 else "tab20" if k <= 20 else "turbo"].resampled(k)
     norm = BoundaryNorm(np.arange(k + 1) - 0.5, k)  # class i -> colour i, centred colour-bar ticks
-    index = np.searchsorted(classes, labels)
     fig, (ax,) = new_figure(1, (7, 6))
     ax.scatter(
-        xy_feat[:, 0],
-        xy_feat[:, 1],
-        c=index,
+        xy[: len(labels), 0],
+        xy[: len(labels), 1],
+        c=np.searchsorted(classes, labels),
         cmap=cmap,
         norm=norm,
         s=float(np.clip(4000 / len(labels), 6, 20)),
         alpha=0.7,
         linewidths=0,
     )
-    handles = []
     if proxies is not None:
         owner = _proxy_classes(len(proxies), protocol, classes, proxy_names)
-        same_classes = owner is not None
-        face = "black" if owner is None else _class_colours(cmap, classes, owner)
-        ax.scatter(
-            xy_prox[:, 0],
-            xy_prox[:, 1],
-            s=260,
-            marker="*",
-            c=face,
-            edgecolors="black",
-            linewidths=1.2,
-        )
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="*",
-                markersize=15,
-                linestyle="none",
-                markeredgecolor="black",
-                markerfacecolor="white" if same_classes else "black",
-                label=f"proxies ({len(proxies)})"
-                if same_classes
-                else f"proxies of the {len(proxy_names or proxies)} training classes",
-            )
-        )
+        handle = _draw_proxies(ax, xy[len(labels) :], owner, cmap, classes, proxy_names)
     if k <= 20:
         colours = fig.colorbar(ax.collections[0], ax=ax, ticks=range(k))
         colours.ax.set_yticklabels(
@@ -305,17 +279,41 @@ def embeddings_figure(
         )
         colours.set_label("class")
     name = "t-SNE" if method == "tsne" else "PCA"
-    style_axes(
-        ax,
-        f"{name} of {len(labels)} test embeddings, {len(classes)} "
-        + ("unseen classes" if protocol == "retrieval" else "classes"),
-        f"{name} 1",
-        f"{name} 2",
-        legend=False,
-    )
-    if handles:
-        ax.legend(handles=handles, fontsize="small")
+    what = "unseen classes" if protocol == "retrieval" else "classes"
+    title = f"{name} of {len(labels)} test embeddings, {len(classes)} {what}"
+    style_axes(ax, title, f"{name} 1", f"{name} 2", legend=False)
+    if proxies is not None:
+        ax.legend(handles=[handle], fontsize="small")
     return fig
+
+
+def _draw_proxies(
+    ax: Axes,
+    xy: np.ndarray,
+    owner: np.ndarray | None,
+    cmap: Colormap,
+    classes: np.ndarray,
+    proxy_names: list[str] | None,
+) -> Line2D:
+    """Star markers for the proxies: their class's colour, or black when ``owner`` is ``None``
+    (training classes the test set does not hold); returns the legend entry."""
+    face = "black" if owner is None else _class_colours(cmap, classes, owner)
+    ax.scatter(xy[:, 0], xy[:, 1], s=260, marker="*", c=face, edgecolors="black", linewidths=1.2)
+    label = (
+        f"proxies ({len(xy)})"
+        if owner is not None
+        else f"proxies of the {len(proxy_names or xy)} training classes"
+    )
+    return Line2D(
+        [],
+        [],
+        marker="*",
+        markersize=15,
+        linestyle="none",
+        markeredgecolor="black",
+        markerfacecolor="white" if owner is not None else "black",
+        label=label,
+    )
 
 
 def _class_colours(cmap: Colormap, classes: np.ndarray, owner: np.ndarray) -> np.ndarray:
