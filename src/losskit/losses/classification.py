@@ -263,21 +263,8 @@ def cross_entropy(
     ignore_index = check_int(fn, "ignore_index", ignore_index)
     smoothing = check_number(fn, "label_smoothing", label_smoothing, low=0.0, high=1.0)
     w = None if weight is None else _check_class_vector(fn, "weight", weight, x.shape[1])
-    t = check_tensor(fn, "targets", targets)
+    t = _check_ce_targets(fn, targets, x, ignore_index)
     soft = t.is_floating_point()
-    if soft:
-        if t.shape != x.shape:
-            fail(
-                fn,
-                "targets",
-                f"to hold integer class indices, or class probabilities of the shape of "
-                f"`logits` {shape_str(x.shape)}",
-                f"dtype {t.dtype} of shape {shape_str(t.shape)}",
-                kind=TypeError,
-            )
-        check_values(fn, "targets", t, low=0.0, high=1.0)
-    else:
-        _check_class_targets(fn, t, x, ignore_index)
     warn_if_probabilities(fn, "logits", x, dim=1)
 
     xc = upcast(x)
@@ -299,6 +286,25 @@ def cross_entropy(
         # numerator is not 0 but the weighted count is; that mean is 0, as with no valid target.
         loss = loss * (denominator > 0)
     return reduce(loss, reduction, fn=fn, denominator=denominator, dtype=x.dtype)
+
+
+def _check_ce_targets(fn: str, targets: Tensor, x: Tensor, ignore_index: int) -> Tensor:
+    """Class indices (``ignore_index`` allowed) or probabilities of the shape of ``x``."""
+    t = check_tensor(fn, "targets", targets)
+    if not t.is_floating_point():
+        _check_class_targets(fn, t, x, ignore_index)
+        return t
+    if t.shape != x.shape:
+        fail(
+            fn,
+            "targets",
+            f"to hold integer class indices, or class probabilities of the shape of "
+            f"`logits` {shape_str(x.shape)}",
+            f"dtype {t.dtype} of shape {shape_str(t.shape)}",
+            kind=TypeError,
+        )
+    check_values(fn, "targets", t, low=0.0, high=1.0)
+    return t
 
 
 def label_smoothing_cross_entropy(

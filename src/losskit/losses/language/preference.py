@@ -132,19 +132,22 @@ def dpo(
     check_bool(fn, "return_rewards", return_rewards)
     chosen = upcast(policy_chosen) - upcast(reference_chosen)
     rejected = upcast(policy_rejected) - upcast(reference_rejected)
-    h = chosen - rejected
-    if loss_type == "hinge":
-        losses = F.relu(1.0 - beta * h)
-    elif loss_type == "ipo":
-        losses = (h - 1.0 / (2.0 * beta)).square()
-    else:
-        wrong = -F.logsigmoid(-beta * h)  # −log σ(−βh): the loss if the labels were flipped
-        losses = (1.0 - eps) * -F.logsigmoid(beta * h)
-        losses = losses + eps * wrong if loss_type == "sigmoid" else (losses - eps * wrong)
-        if loss_type == "robust":
-            losses = losses / (1.0 - 2.0 * eps)
+    losses = _dpo_losses(chosen - rejected, beta, loss_type, eps)
     rewards = (beta * chosen, beta * rejected)
     return _finish(fn, losses, reduction, policy_chosen.dtype, return_rewards, rewards)
+
+
+def _dpo_losses(h: Tensor, beta: float, loss_type: str, eps: float) -> Tensor:
+    """The per-pair DPO-family loss of the log-ratio margins ``h``."""
+    if loss_type == "hinge":
+        return F.relu(1.0 - beta * h)
+    if loss_type == "ipo":
+        return (h - 1.0 / (2.0 * beta)).square()
+    right = -F.logsigmoid(beta * h)
+    wrong = -F.logsigmoid(-beta * h)  # −log σ(−βh): the loss if the labels were flipped
+    if loss_type == "sigmoid":
+        return (1.0 - eps) * right + eps * wrong
+    return ((1.0 - eps) * right - eps * wrong) / (1.0 - 2.0 * eps)  # "robust"
 
 
 def _dpo_smoothing(fn: str, loss_type: str, label_smoothing: float) -> float:
@@ -337,18 +340,7 @@ def kto(
         0.5
     """
     fn = "kto"
-    for name, x in (("policy_chosen", policy_chosen), ("policy_rejected", policy_rejected)):
-        check_floating(fn, name, x)
-        if x.dim() != 1:
-            fail(fn, name, "of shape (B,)", tuple(x.shape))
-    check_floating(fn, "reference_chosen", reference_chosen)
-    check_floating(fn, "reference_rejected", reference_rejected)
-    check_same_shape(fn, "reference_chosen", reference_chosen, "policy_chosen", policy_chosen)
-    check_same_shape(
-        fn, "reference_rejected", reference_rejected, "policy_rejected", policy_rejected
-    )
-    if policy_chosen.numel() + policy_rejected.numel() == 0:
-        fail(fn, "policy_chosen", "or `policy_rejected` to hold at least one answer", "none")
+    _check_kto_inputs(fn, policy_chosen, policy_rejected, reference_chosen, reference_rejected)
     beta = check_number(fn, "beta", beta, low=0.0, low_open=True)
     w_d = check_number(fn, "desirable_weight", desirable_weight, low=0.0)
     w_u = check_number(fn, "undesirable_weight", undesirable_weight, low=0.0)
@@ -368,6 +360,28 @@ def kto(
     )  # fmt: skip
     rewards = (beta * chosen, beta * rejected)
     return _finish(fn, losses, reduction, policy_chosen.dtype, return_rewards, rewards)
+
+
+def _check_kto_inputs(
+    fn: str,
+    policy_chosen: Tensor,
+    policy_rejected: Tensor,
+    reference_chosen: Tensor,
+    reference_rejected: Tensor,
+) -> None:
+    """Unpaired answers: each policy ``(B,)`` beside its reference, at least one answer."""
+    pairs = (
+        ("chosen", policy_chosen, reference_chosen),
+        ("rejected", policy_rejected, reference_rejected),
+    )
+    for side, policy, reference in pairs:
+        check_floating(fn, f"policy_{side}", policy)
+        if policy.dim() != 1:
+            fail(fn, f"policy_{side}", "of shape (B,)", tuple(policy.shape))
+        check_floating(fn, f"reference_{side}", reference)
+        check_same_shape(fn, f"reference_{side}", reference, f"policy_{side}", policy)
+    if policy_chosen.numel() + policy_rejected.numel() == 0:
+        fail(fn, "policy_chosen", "or `policy_rejected` to hold at least one answer", "none")
 
 
 class _PreferenceLoss(nn.Module):
