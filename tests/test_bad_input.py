@@ -632,7 +632,7 @@ CLI = [
             "--quiet",
         ],
         2,
-        r"`train_data\.npy`.*object array or pickled",
+        r"`train_data\.npy`.*an object array, pickled data",
     ),
     (
         "npy nan",

@@ -169,7 +169,7 @@ def test_embed_and_export_errors(
             "embed", "--run", str(tmp_path), "--input", str(good), "--output", out)  # fmt: skip
     assert "export: expected `run` a run folder" in error(
         "export", "--run", str(tmp_path / "none"), "--output", str(tmp_path / "m.pt2"))  # fmt: skip
-    assert "embed: no input file at" in error(
+    assert "embed: expected `input` to be a .npy file, got no file at" in error(
         "embed", "--run", run, "--input", str(tmp_path / "none.npy"), "--output", out)  # fmt: skip
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((5, 10), np.float32))
@@ -184,7 +184,8 @@ def test_embed_and_export_errors(
     assert "embed: expected `input` finite values, got NaN or inf in 3 rows (2, 5, 6)" in error(
         "embed", "--run", run, "--input", str(bad), "--output", out)  # fmt: skip
     bad.write_bytes(b"not an array")
-    assert "embed: expected `input` a .npy array file" in error(
+    assert "embed: expected `input` to be a NumPy .npy array of numbers (read without " \
+        "pickle), got an object array, pickled data or another format" in error(
         "embed", "--run", run, "--input", str(bad), "--output", out)  # fmt: skip
     missing = tmp_path / "no" / "e.npy"
     assert f"embed: expected `output` a file in an existing folder, got {missing}" in error(

@@ -16,13 +16,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from losskit._checks import fail
 from losskit._files import atomic_write
 from losskit.train.assembly import raw_inputs
+from losskit.train.data.arrays import read_npy
 
 if TYPE_CHECKING:
     from losskit.train.assembly import LoadedRun
@@ -57,15 +57,7 @@ def read_samples(
         ValueError: not a ``.npy`` array of numbers, samples of another shape, an empty batch, or
             NaN / inf values (the message gives the first rows that hold them).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{fn}: no input file at {p}")
-    try:
-        raw = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        fail(fn, "input", "a .npy array file", f"{p} ({str(err).splitlines()[0]})")
-    if not isinstance(raw, np.ndarray):
-        fail(fn, "input", "a .npy array file", f"an .npz archive at {p}")
+    raw = read_npy(fn, "input", Path(path))
     if raw.dtype.kind not in "uif":
         fail(fn, "input", "to hold numbers (integer or float)", f"dtype {raw.dtype}")
     x = raw_inputs(raw, info, fn=fn, normalized=normalized)

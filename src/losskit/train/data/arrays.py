@@ -153,13 +153,12 @@ def read_npy(fn: str, arg: str, path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, pickle.UnpicklingError) as err:
-        reason = "an object array or pickled data" if "pickle" in str(err) else "unreadable"
-        fail(
-            fn,
-            arg,
-            "to be a NumPy .npy array of numbers (read without pickle)",
-            f"{reason}: {path} ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
-        )
+        if "pickle" in str(err):  # numpy's text here would suggest unpickling: never
+            found = f"an object array, pickled data or another format: {path}"
+        else:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            found = f"unreadable: {path} ({first})"
+        fail(fn, arg, "to be a NumPy .npy array of numbers (read without pickle)", found)
     if not isinstance(array, np.ndarray):
         array.close()
         fail(fn, arg, "to be a NumPy .npy array", f"a {type(array).__name__} ({path})")
