@@ -240,6 +240,14 @@ def online_triplet(
     x = upcast(embeddings)
     if normalize:
         x = F.normalize(x, dim=1)
+    loss, count = _mined_triplet_losses(x, labels, m, strategy, squared)
+    return reduce(loss, reduction, fn=fn, denominator=count, dtype=embeddings.dtype)
+
+
+def _mined_triplet_losses(
+    x: Tensor, labels: Tensor, m: float, strategy: str, squared: bool
+) -> tuple[Tensor, Tensor]:
+    """The triplet losses of one mining mode and the count ``"mean"`` divides by."""
     zero = x.new_zeros(())
     if strategy == "batch_hard":
         # Mine on squared distances without gradient (the root does not change the argmax), then
@@ -262,7 +270,7 @@ def online_triplet(
         valid = batch_all_triplets(labels)
         loss = torch.where(valid, F.relu(dist.unsqueeze(2) - dist.unsqueeze(1) + m), zero)
         count = (loss > 0).sum()
-    return reduce(loss, reduction, fn=fn, denominator=count, dtype=embeddings.dtype)
+    return loss, count
 
 
 @register(contrastive)
