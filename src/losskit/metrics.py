@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import (
@@ -45,6 +44,7 @@ from losskit._checks import (
     shape_str,
 )
 from losskit._reduce import upcast
+from losskit._scaled import l2_normalize
 
 __all__ = ["clustering_metrics", "retrieval_metrics"]
 
@@ -166,8 +166,8 @@ def _knn_metrics(
     chunk: int,
 ) -> dict[str, float]:
     """The k-NN metrics, summed per chunk on the device and read back once."""
-    qn = F.normalize(upcast(query), dim=1)
-    rn = qn if reference is query else F.normalize(upcast(reference).to(qn.dtype), dim=1)
+    qn = l2_normalize(upcast(query), dim=1)
+    rn = qn if reference is query else l2_normalize(upcast(reference).to(qn.dtype), dim=1)
     r = _neighbour_counts(query_labels, reference_labels, exclude_self)
     valid = r > 0
     candidates = reference.shape[0] - int(exclude_self)
@@ -250,7 +250,7 @@ def clustering_metrics(embeddings: Tensor, labels: Tensor, *, seed: int = 0) -> 
     x, y = _check_embeddings(fn, "embeddings", embeddings, "labels", labels)
     classes = y.cpu().numpy()
     k = len(torch.unique(y))
-    points = F.normalize(x.detach().float(), dim=1).cpu().numpy()
+    points = l2_normalize(x.detach().float(), dim=1).cpu().numpy()
     clusters = KMeans(n_clusters=k, n_init=1 if k > 100 else 3, random_state=seed).fit_predict(
         points
     )

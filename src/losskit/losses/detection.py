@@ -24,8 +24,12 @@ are the signed differences ``x2 − x1`` and ``y2 − y1`` (as in torchvision), 
   and 0 for a point box (``w = h = 0``, where torchvision's ``atan(0/0)`` is NaN); it is
   computed with ``atan2`` so that gradients stay finite there.
 
-Every value and gradient is finite for finite boxes. ``N = 0`` gives ``0.0`` connected to the
-graph for ``"mean"`` and ``"sum"``, and an empty ``(0,)`` tensor for ``"none"``. Half-precision
+Every value and gradient is finite for finite boxes, at any scale: each pair is divided by a
+power of two near its largest coordinate before areas are formed (and ``eps`` by its square), so
+the result is that of the formulas above bit for bit wherever they neither overflow nor underflow,
+and still finite and accurate for bfloat16/float32 coordinates beyond ~1e19. ``N = 0`` gives
+``0.0`` connected to the graph for ``"mean"`` and ``"sum"``, and an empty ``(0,)`` tensor for
+``"none"``. Half-precision
 boxes are computed in float32 (areas overflow fp16 quickly) and the result cast back.
 
 **Inputs**: besides ``(N, 4)`` floating boxes, every loss accepts a single box ``(4,)`` on both
@@ -55,6 +59,7 @@ from losskit._checks import (
     fail,
 )
 from losskit._reduce import Reduction, check_reduction, compute_dtype, reduce
+from losskit._scaled import pow2_scale
 from losskit.registry import register
 
 __all__ = [
@@ -115,8 +120,13 @@ class _Pair:
         check_reduction(fn, reduction)
         self.out_dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
         dtype = compute_dtype(self.out_dtype)
-        self.x1, self.y1, self.x2, self.y2 = boxes1.to(dtype).unbind(dim=-1)
-        self.u1, self.v1, self.u2, self.v2 = boxes2.to(dtype).unbind(dim=-1)
+        b1, b2 = boxes1.to(dtype), boxes2.to(dtype)
+        # Every ratio below is scale-invariant: divide each pair by a power of two near its
+        # largest coordinate (exact), and ``eps`` (an area) by its square, so areas cannot overflow.
+        s = pow2_scale(torch.cat([b1, b2], dim=1), dim=1)
+        self.area_eps = self.eps / s.squeeze(1) / s.squeeze(1)
+        self.x1, self.y1, self.x2, self.y2 = (b1 / s).unbind(dim=-1)
+        self.u1, self.v1, self.u2, self.v2 = (b2 / s).unbind(dim=-1)
 
         # Intersection: zero unless both overlap extents are positive.
         iw = torch.minimum(self.x2, self.u2) - torch.maximum(self.x1, self.u1)
@@ -125,7 +135,7 @@ class _Pair:
         area1 = (self.x2 - self.x1) * (self.y2 - self.y1)
         area2 = (self.u2 - self.u1) * (self.v2 - self.v1)
         self.union = area1 + area2 - inter
-        self.iou = inter / (self.union + self.eps)
+        self.iou = inter / (self.union + self.area_eps)
 
         # Smallest enclosing box.
         self.cw = torch.maximum(self.x2, self.u2) - torch.minimum(self.x1, self.u1)
@@ -134,13 +144,13 @@ class _Pair:
     def enclosing_penalty(self) -> Tensor:
         """GIoU's ``(area_C − union) / (area_C + eps)``."""
         area_c = self.cw * self.ch
-        return (area_c - self.union) / (area_c + self.eps)
+        return (area_c - self.union) / (area_c + self.area_eps)
 
     def centre_penalty(self) -> Tensor:
         """DIoU's ``ρ² / (c² + eps)``: squared centre distance over the squared diagonal of C."""
         dx = (self.x1 + self.x2 - self.u1 - self.u2) / 2
         dy = (self.y1 + self.y2 - self.v1 - self.v2) / 2
-        return (dx**2 + dy**2) / (self.cw**2 + self.ch**2 + self.eps)
+        return (dx**2 + dy**2) / (self.cw**2 + self.ch**2 + self.area_eps)
 
     def aspect_penalty(self) -> Tensor:
         """CIoU's ``α·v`` with ``α`` detached."""

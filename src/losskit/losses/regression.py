@@ -325,18 +325,28 @@ def _check_scale(fn: str, scale: object) -> float:
     return check_number(fn, "scale", scale, low=0.0, low_open=True)
 
 
+def _log1p_square(x: Tensor, b: float) -> Tensor:
+    """``log(x²/b + 1)``; as ``2·log|x| − log b`` where ``|x| > 2³⁰·√b`` (``x²`` may overflow
+    there, and the dropped ``log1p(b/x²) < 2⁻⁶⁰`` is below float64 round-off)."""
+    big = x.abs() > 2.0**30 * math.sqrt(b)
+    # Each branch sees harmless values where it is not taken (no NaN in the unused gradient).
+    near = torch.where(big, 0.0, x)
+    far = torch.where(big, x.abs(), 1.0)
+    return torch.where(big, 2.0 * torch.log(far) - math.log(b), torch.log1p(near.square() / b))
+
+
 def _barron(e: Tensor, alpha: float, scale: float) -> Tensor:
     """``ρ(e, α, c)`` of Barron (2019), with its limits at ``α = 2, 0, −∞`` taken exactly."""
-    half_sq = 0.5 * (e / scale).square()
+    x = e / scale
     if alpha == 2.0:
-        return half_sq
-    if alpha == 0.0:
-        return torch.log1p(half_sq)
+        return 0.5 * x.square()
     if alpha == -math.inf:
-        return -torch.expm1(-half_sq)
+        return -torch.expm1(-0.5 * x.square())
+    if alpha == 0.0:
+        return _log1p_square(x, 2.0)
     b = abs(alpha - 2.0)
-    # ρ = b/α · ((2·half_sq/b + 1)^(α/2) − 1), as expm1 of a log1p for accuracy at small errors.
-    return (b / alpha) * torch.expm1(0.5 * alpha * torch.log1p(2.0 * half_sq / b))
+    # ρ = b/α · ((x²/b + 1)^(α/2) − 1), as expm1 of a log1p for accuracy at small errors.
+    return (b / alpha) * torch.expm1(0.5 * alpha * _log1p_square(x, b))
 
 
 def robust(

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from losskit._checks import check_bool, check_floating, check_ndim, check_number, check_same_shape
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._scaled import l2_normalize, pow2_scale
 from losskit.distributed import all_gather
 from losskit.registry import register
 
@@ -105,8 +106,11 @@ def barlow_twins(
     a, b = _views(fn, z1, z2, gather_distributed, min_rows=2)
 
     def standardise(z: Tensor) -> Tensor:
+        # Per feature, divided by a power of two first (exact; the squares cannot overflow).
         centred = z - z.mean(0)
-        return centred / torch.sqrt(centred.square().mean(0) + _BN_EPS)
+        s = pow2_scale(centred, dim=0)
+        y = centred / s
+        return y / torch.sqrt(y.square().mean(0) + _BN_EPS / s / s)
 
     c = standardise(a).T @ standardise(b) / a.shape[0]
     loss = (1.0 - torch.diagonal(c)).square().sum() + lam * _off_diagonal(c).square().sum()
@@ -213,7 +217,8 @@ def negative_cosine(p: Tensor, z: Tensor, *, reduction: Reduction = "mean") -> T
     b = check_floating(fn, "z", z)
     check_same_shape(fn, "z", b, "p", a)
     x = upcast(a)
-    loss = -F.cosine_similarity(x, b.detach().to(x.dtype), dim=1, eps=1e-8)
+    unit_z = l2_normalize(b.detach().to(x.dtype), dim=1, eps=1e-8)
+    loss = -(l2_normalize(x, dim=1, eps=1e-8) * unit_z).sum(dim=1)
     return reduce(loss, reduction, fn=fn, dtype=p.dtype)
 
 
@@ -264,7 +269,7 @@ def dcl(
     fn = "dcl"
     t = check_number(fn, "temperature", temperature, low=0.0, low_open=True)
     a, b = _views(fn, z1, z2, gather_distributed, min_rows=2)
-    u, v = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    u, v = l2_normalize(a, dim=1), l2_normalize(b, dim=1)
     loss = 0.5 * (_dcl_direction(u, v, t).mean() + _dcl_direction(v, u, t).mean())
     return loss.to(z1.dtype)
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from losskit._checks import fail
 from losskit._files import atomic_write
+from losskit._scaled import l2_normalize
 from losskit.train.assembly import raw_inputs
 from losskit.train.data.arrays import read_npy
 
@@ -102,7 +103,7 @@ def embed_samples(run: LoadedRun, x: Tensor, *, normalize: bool = False) -> Tens
             features, _ = run.model(x[start : start + _BATCH].to(device))
             parts.append(features.float().cpu())
     features = torch.cat(parts)
-    return nn.functional.normalize(features, dim=1) if normalize else features
+    return l2_normalize(features, dim=1) if normalize else features
 
 
 class StandardizedModel(nn.Module):

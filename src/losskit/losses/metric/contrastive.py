@@ -20,6 +20,7 @@ from losskit._checks import (
     check_shape,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._scaled import l2_normalize
 from losskit.distributed import all_gather
 from losskit.registry import register
 
@@ -32,7 +33,7 @@ def _check_temperature(fn: str, temperature: object) -> float:
 
 def _unit(x: Tensor) -> Tensor:
     """``x`` in the compute dtype, L2-normalised along the last dimension."""
-    return F.normalize(upcast(x), dim=-1)
+    return l2_normalize(upcast(x), dim=-1)
 
 
 def info_nce(

@@ -10,11 +10,11 @@ distance to itself on the diagonal, keep finite gradients.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from losskit._checks import check_floating, check_ndim, fail, shape_str
 from losskit._reduce import upcast
+from losskit._scaled import l2_normalize, pow2_scale
 
 __all__ = [
     "pairwise_cosine_distance",
@@ -60,8 +60,8 @@ def _check_pair(fn: str, x: object, y: object | None) -> tuple[Tensor, Tensor | 
 
 def _cosine(fn: str, x: Tensor, y: Tensor | None, eps: float) -> Tensor:
     x, y = _check_pair(fn, x, y)
-    xn = F.normalize(upcast(x), dim=1, eps=eps)
-    yn = xn if y is None else F.normalize(upcast(y), dim=1, eps=eps)
+    xn = l2_normalize(upcast(x), dim=1, eps=eps)
+    yn = xn if y is None else l2_normalize(upcast(y), dim=1, eps=eps)
     return (xn @ yn.T).to(x.dtype)
 
 
@@ -69,9 +69,11 @@ def pairwise_euclidean(x: Tensor, y: Tensor | None = None, *, squared: bool = Fa
     """Pairwise Euclidean distances between the rows of ``x`` and ``y``.
 
     ``D[i, j] = ||x_i - y_j||₂`` (or its square), computed as
-    ``||x_i||² + ||y_j||² - 2·x_i·y_j`` clamped at ``0``. When ``y`` is omitted the distances are
-    among the rows of ``x`` and the diagonal is exactly ``0``. The root is :func:`safe_sqrt`, so
-    coincident rows give a zero gradient rather than ``NaN``.
+    ``||x_i||² + ||y_j||² - 2·x_i·y_j`` clamped at ``0``, on the rows divided by a power of two
+    near their largest magnitude (and scaled back), so distances that fit the dtype stay finite.
+    When ``y`` is omitted the distances are among the rows of ``x`` and the diagonal is exactly
+    ``0``. The root is :func:`safe_sqrt`, so coincident rows give a zero gradient rather than
+    ``NaN``.
 
     Args:
         x (Tensor[N, D]): embeddings.
@@ -94,12 +96,17 @@ def pairwise_euclidean(x: Tensor, y: Tensor | None = None, *, squared: bool = Fa
     x, y = _check_pair("pairwise_euclidean", x, y)
     a = upcast(x)
     b = a if y is None else upcast(y)
+    # One power-of-two scale for both sets (exact), so the squares cannot overflow.
+    s = pow2_scale(a if y is None else torch.cat([a, b.to(a.dtype)]))
+    a = a / s
+    b = a if y is None else b / s
     a_sq = a.pow(2).sum(dim=1, keepdim=True)
     b_sq = a_sq.T if y is None else b.pow(2).sum(dim=1).unsqueeze(0)
     sq = torch.addmm(b_sq, a, b.T, alpha=-2.0).add_(a_sq).clamp_min(0.0)
     if y is None:
         sq.diagonal().zero_()  # exact zeros (no round-off); no gradient flows through them
-    return (sq if squared else safe_sqrt(sq)).to(x.dtype)
+    out = sq * s * s if squared else safe_sqrt(sq) * s  # s·s: no overflow of s² alone
+    return out.to(x.dtype)
 
 
 def pairwise_cosine_similarity(x: Tensor, y: Tensor | None = None, *, eps: float = 1e-8) -> Tensor:

@@ -37,6 +37,7 @@ from losskit._checks import (
     shape_str,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._scaled import l2_normalize
 from losskit.losses.metric._chunked import log1p_sum_exp
 from losskit.losses.metric.miners import check_embeddings_and_labels, multi_similarity_pairs
 from losskit.registry import register
@@ -108,7 +109,7 @@ def _pairs(
 ) -> _Pairs:
     """The anchors' similarities to the references and the positive / negative pair masks."""
     x, y = check_embeddings_and_labels(fn, embeddings, labels)
-    xn = F.normalize(upcast(x), dim=1)
+    xn = l2_normalize(upcast(x), dim=1)
     if reference is None:
         if reference_labels is not None or self_index is not None:
             fail(fn, "reference", "with `reference_labels` / `self_index`", "None")
@@ -116,7 +117,7 @@ def _pairs(
         index: Tensor | None = torch.arange(x.shape[0], device=x.device)
     else:
         r, ry, index = _references(fn, x, reference, reference_labels, self_index)
-        rn = F.normalize(r.to(xn.dtype), dim=1)
+        rn = l2_normalize(r.to(xn.dtype), dim=1)
     same = y.unsqueeze(1) == ry.to(y.device).unsqueeze(0)
     positive = same
     if index is not None:

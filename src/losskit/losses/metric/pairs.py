@@ -22,6 +22,7 @@ from losskit._checks import (
     check_values,
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._scaled import l2_normalize, pow2_scale, scaled_vector_norm
 from losskit.distributed import all_gather
 from losskit.losses.metric.distances import pairwise_euclidean
 from losskit.losses.metric.miners import (
@@ -54,7 +55,7 @@ def _check_p(fn: str, p: object) -> float:
 
 def _paired_distance(a: Tensor, b: Tensor, p: float, squared: bool) -> Tensor:
     """``||a_i - b_i||_p`` per row (squared if asked); its gradient at a zero distance is 0."""
-    d = torch.linalg.vector_norm(a - b, ord=p, dim=1)
+    d = scaled_vector_norm(a - b, ord=p, dim=1)
     return d.pow(2) if squared else d
 
 
@@ -239,7 +240,7 @@ def online_triplet(
 
     x = upcast(embeddings)
     if normalize:
-        x = F.normalize(x, dim=1)
+        x = l2_normalize(x, dim=1)
     loss, count = _mined_triplet_losses(x, labels, m, strategy, squared)
     return reduce(loss, reduction, fn=fn, denominator=count, dtype=embeddings.dtype)
 
@@ -250,11 +251,12 @@ def _mined_triplet_losses(
     """The triplet losses of one mining mode and the count ``"mean"`` divides by."""
     zero = x.new_zeros(())
     if strategy == "batch_hard":
-        # Mine on squared distances without gradient (the root does not change the argmax), then
+        # Mine on squared distances without gradient (the root does not change the argmax), of
+        # the rows divided by a power of two (the same order, without overflow), then
         # differentiate only the 2B chosen distances, from the embeddings directly.
         with torch.no_grad():
             pos_idx, neg_idx, valid = batch_hard_triplets(
-                pairwise_euclidean(x, squared=True), labels
+                pairwise_euclidean(x / pow2_scale(x), squared=True), labels
             )
         d_ap = _paired_distance(x, x[pos_idx], 2.0, squared)
         d_an = _paired_distance(x, x[neg_idx], 2.0, squared)

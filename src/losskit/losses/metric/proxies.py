@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
@@ -43,6 +42,7 @@ from losskit._checks import (
     shape_str,
 )
 from losskit._reduce import Reduction, check_reduction, compute_dtype
+from losskit._scaled import l2_normalize
 from losskit.distributed import (
     all_gather,
     best_over_ranks,
@@ -148,7 +148,7 @@ def _check_chunk_size(fn: str, chunk_size: object, x: Tensor, proxies: Tensor) -
 
 def _normalized(x: Tensor, proxies: Tensor) -> Tensor:
     """``x / ‖x‖`` per row in the compute dtype (float32 or wider) of ``x`` and ``proxies``."""
-    return F.normalize(x.to(compute_dtype(torch.promote_types(x.dtype, proxies.dtype))), dim=1)
+    return l2_normalize(x.to(compute_dtype(torch.promote_types(x.dtype, proxies.dtype))), dim=1)
 
 
 def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: float) -> Tensor:
@@ -164,7 +164,7 @@ def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: fl
 def _cosine(x: Tensor, proxies: Tensor) -> Tensor:
     """Cosine similarity ``(B, C)`` in the compute dtype (float32 or wider)."""
     xn = _normalized(x, proxies)
-    return xn @ F.normalize(proxies.to(xn.dtype), dim=1).T
+    return xn @ l2_normalize(proxies.to(xn.dtype), dim=1).T
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,11 +245,11 @@ def _best_proxy(
     """The best score of each row of ``x`` over the proxies ``p`` and its index, chunked."""
     dtype = compute_dtype(torch.promote_types(x.dtype, p.dtype))
     with torch.no_grad():
-        xn = F.normalize(x.to(dtype), dim=1)
+        xn = l2_normalize(x.to(dtype), dim=1)
         best = torch.full((x.shape[0],), -torch.inf, dtype=dtype, device=x.device)
         index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         for start in range(0, p.shape[0], step):
-            score = xn @ F.normalize(p[start : start + step].to(dtype), dim=1).T
+            score = xn @ l2_normalize(p[start : start + step].to(dtype), dim=1).T
             if logits is not None:
                 score = lam * logits[:, start : start + step].to(dtype) + (1 - lam) * score
             value, arg = score.max(dim=1)
