@@ -371,6 +371,38 @@ def test_ce_dice_sigmoid_class_weight_and_ignore_index():
     torch.testing.assert_close(got, (bce * valid * w).sum() / (valid * w).sum())
 
 
+@pytest.mark.parametrize("as_map", [False, True], ids=["indices", "one_hot_map"])
+def test_ce_dice_cross_entropy_term_is_cross_entropy_on_the_same_target(as_map):
+    """Class weights: indices give the weighted mean, a one-hot map the per-voxel mean of
+    probability targets (torch, losskit's cross_entropy and MONAI's DiceCELoss all agree)."""
+    logits, target = _inputs("multiclass", (4, 5))
+    weight = torch.tensor([0.3, 1.0, 2.5], dtype=torch.float64)
+    given = F.one_hot(target, 3).movedim(-1, 1).double() if as_map else target
+    expected_values = [
+        F.cross_entropy(logits, given, weight=weight),
+        LF.cross_entropy(logits, given, weight=weight),
+        monai_losses.DiceCELoss(
+            softmax=True, to_onehot_y=not as_map, weight=weight, lambda_dice=0.0
+        )(logits, given if as_map else target.unsqueeze(1)),
+    ]
+    _assert_same_value_and_grad(
+        lambda x: LF.ce_dice(x, given, weight=weight, dice_weight=0.0),
+        lambda x: F.cross_entropy(x, given, weight=weight),
+        logits,
+    )
+    got = LF.ce_dice(logits, given, weight=weight, dice_weight=0.0)
+    for expected in expected_values:
+        torch.testing.assert_close(got, expected.to(got.dtype), rtol=1e-10, atol=0.0)
+
+
+def test_ce_dice_one_hot_map_and_indices_agree_without_weights():
+    logits, target = _inputs("multiclass", (4, 5))
+    one_hot = F.one_hot(target, 3).movedim(-1, 1).double()
+    torch.testing.assert_close(
+        LF.ce_dice(logits, one_hot, dice_weight=0.0), LF.ce_dice(logits, target, dice_weight=0.0)
+    )
+
+
 def test_ce_dice_weights_of_the_terms():
     logits, target = _inputs("multiclass", (4, 5))
     ce = LF.ce_dice(logits, target, dice_weight=0.0)

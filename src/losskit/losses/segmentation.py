@@ -133,6 +133,7 @@ class _Maps:
     target: Tensor  # one-hot or soft, zero at ignored voxels
     mask: Tensor | None  # (N, 1, *spatial): 1 at valid voxels; None when nothing is ignored
     weight: Tensor | None  # (C,)
+    indexed: bool  # the target came as class indices (not as a one-hot or soft map)
 
 
 def _maps(
@@ -200,7 +201,8 @@ def _maps(
     if weight is not None:
         check_shape(fn, "weight", weight, (n_ch,), f"(one weight per channel of logits, C={n_ch})")
         weight = weight.to(device=x.device, dtype=dtype)
-    return _Maps(logits=xc, probs=p, target=g, mask=mask, weight=weight)
+    indexed = t.dim() == x.dim() - 1
+    return _Maps(logits=xc, probs=p, target=g, mask=mask, weight=weight, indexed=indexed)
 
 
 @dataclass(frozen=True)
@@ -270,11 +272,14 @@ def _tversky_complement(
 
 
 def _cross_entropy(fn: str, m: _Maps, activation: str) -> Tensor:
-    """Weighted mean cross-entropy over the valid voxels (BCE per channel under sigmoid)."""
+    """Mean cross-entropy over the valid voxels, as ``F.cross_entropy`` (BCE per channel under
+    sigmoid): weighted by the target classes' weights for class indices, per voxel for maps."""
     shape = (1, -1, *([1] * (m.logits.dim() - 2)))
     w = 1.0 if m.weight is None else m.weight.view(shape)
     if activation == "softmax":
         terms = -(m.target * torch.log_softmax(m.logits, dim=1)) * w
+        if not m.indexed:  # a map has no ignored voxels: its mean is over all of them
+            return reduce(terms, "mean", fn=fn, denominator=m.target[:, 0].numel())
         mass = m.target * w
     else:
         valid = torch.ones_like(m.logits) if m.mask is None else m.mask.expand_as(m.logits)
@@ -559,11 +564,16 @@ def ce_dice(
     Formula::
 
         L  = ce_weight · CE + dice_weight · Dice
-        CE = Σ_voxels Σ_c −w_c·g_c·log p_c / Σ_voxels Σ_c w_c·g_c        (softmax)
+        CE = Σ_voxels Σ_c −w_c·g_c·log p_c / Σ_valid voxels w_y      (softmax, class indices y)
+        CE = Σ_voxels Σ_c −w_c·g_c·log p_c / number of voxels        (softmax, one-hot/soft map)
         CE = mean over valid voxels and channels of w_c·BCE(logit_c, g_c)  (sigmoid)
 
-    ``Dice`` is :func:`dice` with the same options and ``reduction="mean"``. For hard labels the
-    softmax CE equals ``F.cross_entropy(logits, target, weight=weight, ignore_index=...)``;
+    ``Dice`` is :func:`dice` with the same options and ``reduction="mean"``. The softmax CE is
+    :func:`~losskit.functional.cross_entropy` (and ``F.cross_entropy(logits, target,
+    weight=weight, ignore_index=...)``) on the same target: class indices give the weighted mean
+    (divided by the summed weights of the targets), a map is taken as probability targets, whose
+    mean is over the voxels (as torch and MONAI's ``DiceCELoss``), so with class weights a one-hot
+    map and the same labels as indices give different values; without weights they agree;
     ``include_background`` acts on the Dice term only (the cross-entropy needs every class).
     Both terms are means, so the result is a scalar (there is no ``reduction`` option). With
     no valid voxel the result is 0.0, connected to the graph.
