@@ -462,6 +462,32 @@ def test_perceptual_bfloat16_is_finite():
     )
 
 
+@pytest.mark.parametrize(
+    ("trunk_dtype", "input_dtype"),
+    [
+        (torch.float64, torch.float32),
+        (torch.float32, torch.bfloat16),
+        (torch.float32, torch.float16),
+    ],
+    ids=str,
+)
+def test_perceptual_casts_inputs_to_the_backbone_dtype(trunk_dtype, input_dtype):
+    torch.manual_seed(0)
+    trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).to(trunk_dtype)
+    loss = losskit.PerceptualLoss(backbone=trunk, layers=("relu1_1",), normalize_input=False)
+    pred = torch.rand(2, 3, 5, 5).to(input_dtype).requires_grad_()
+    target = torch.rand(2, 3, 5, 5).to(input_dtype)
+    value = loss(pred, target)
+    (grad,) = torch.autograd.grad(value, pred)
+    # The reference: the same trunk on the inputs cast by hand.
+    ref_pred = pred.detach().to(trunk_dtype).requires_grad_()
+    ref = F.mse_loss(trunk(ref_pred), trunk(target.to(trunk_dtype)))
+    (ref_grad,) = torch.autograd.grad(ref, ref_pred)
+    assert value.dtype == input_dtype and grad.dtype == input_dtype
+    torch.testing.assert_close(value, ref.to(input_dtype))
+    torch.testing.assert_close(grad, ref_grad.to(input_dtype))
+
+
 def test_perceptual_errors(tmp_path):
     with (
         pytest.raises(

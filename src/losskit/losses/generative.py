@@ -629,7 +629,8 @@ class PerceptualLoss(nn.Module):
     ``vgg16()`` or ``vgg16().features`` (read with ``weights_only=True``), or ``None`` for a
     randomly initialised VGG16 (a warning says it is untrained: fine for tests, meaningless as
     a perceptual metric). The backbone stays in eval mode. Inputs are RGB in ``[0, 1]``,
-    normalised with the ImageNet mean/std when ``normalize_input`` is true.
+    normalised with the ImageNet mean/std when ``normalize_input`` is true and cast to the
+    backbone's dtype; the loss is returned in the dtype of ``pred``.
 
     With ``learnable_weights=True`` the per-layer weights are an ``nn.Parameter``, meant to be
     fitted against a separate objective (as LPIPS fits them to human judgements): minimising

@@ -98,7 +98,9 @@ class VGG16Features(nn.Module):
 
     The trunk is cut after the deepest requested layer, its parameters never require grad, and it
     stays in eval mode whatever ``.train()`` is called with. Inputs are RGB images in ``[0, 1]``,
-    normalised with the ImageNet mean and standard deviation when ``normalize_input`` is true.
+    normalised with the ImageNet mean and standard deviation when ``normalize_input`` is true, and
+    cast to the dtype of the trunk's parameters (half-precision images into a float32 trunk, or
+    float32 images into a float64 one).
 
     Args:
         backbone: an ``nn.Sequential`` laid out like ``vgg16().features`` (frozen in place), a path
@@ -159,8 +161,10 @@ class VGG16Features(nn.Module):
         return self
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        """Activations ``{layer: Tensor[N, C_l, H_l, W_l]}`` of ``images (Tensor[N, 3, H, W])``."""
-        x = images
+        """Activations ``{layer: Tensor[N, C_l, H_l, W_l]}`` of ``images (Tensor[N, 3, H, W])``,
+        in the trunk's dtype (the images are cast to it; gradients flow back through the cast)."""
+        param = next(self.trunk.parameters(), None)
+        x = images if param is None else images.to(param.dtype)
         if self.normalize_input:
             x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         wanted = {VGG16_LAYERS[name]: name for name in self.layers}
