@@ -76,11 +76,14 @@ def auto_chunk_size(batch: int, num_proxies: int, device: str = "cpu") -> int:
 
 
 def log1p_sum_exp(z: Tensor, dim: int) -> Tensor:
-    """``log(1 + Σ exp(z))`` along ``dim``, stable, and 0 with finite gradients when all -inf.
+    """``log(1 + Σ exp(z))`` along ``dim``, stable, and 0 with finite gradients when all -inf
+    or when ``dim`` is empty.
 
     Equal to ``softplus(logsumexp(z))``; the shift ``m = max(0, max z)`` is detached because the
     result does not depend on it.
     """
+    if z.shape[dim] == 0:
+        return z.sum(dim=dim)  # log(1 + 0), still connected to the graph
     m = z.detach().amax(dim=dim, keepdim=True).clamp_min(0.0)
     total = torch.exp(-m) + torch.exp(z - m).sum(dim=dim, keepdim=True)
     return (m + torch.log(total)).squeeze(dim)

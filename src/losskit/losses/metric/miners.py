@@ -184,6 +184,8 @@ def multi_similarity_pairs(
         [[[0, 1, 0, 0]], [[0, 0, 1, 0]]]
     """
     s = similarities.detach()
+    if s.shape[1] == 0:  # no reference: nothing to keep (amax needs a non-empty row)
+        return positive, negative
     hardest_negative = s.masked_fill(~negative, -torch.inf).amax(dim=1, keepdim=True)
     easiest_positive = s.masked_fill(~positive, torch.inf).amin(dim=1, keepdim=True)
     return positive & (s - epsilon < hardest_negative), negative & (s + epsilon > easiest_positive)

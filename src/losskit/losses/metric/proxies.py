@@ -20,6 +20,10 @@ rank's rows) on every rank, with gradients that give, under ``DistributedDataPar
 step of one process on the whole batch. The modules' ``shard_proxies=True`` keeps on each rank
 only its block of classes (:func:`losskit.distributed.shard_range`); each rank walks its block
 and the shares are added (:mod:`._chunked`).
+
+An empty batch (``B = 0``, on every rank with ``gather_distributed``) gives ``0.0`` connected to
+the graph of the embeddings and the proxies (an empty ``(0,)`` for ``reduction="none"``), as the
+pair, triplet and InfoNCE-family losses do: nothing to compare, as with no valid pair.
 """
 
 from __future__ import annotations
@@ -112,12 +116,17 @@ def _check_inputs(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Validate ``(embeddings, labels, proxies)``; labels index ``num_classes`` (default C)."""
     x, p = _check_features(fn, embeddings, proxies)
-    if x.shape[0] == 0:
-        fail(fn, "embeddings", "to hold at least one sample", shape_str(x.shape))
     classes = p.shape[0] if num_classes is None else num_classes
     y = check_labels(fn, "labels", labels, classes)
     check_shape(fn, "labels", y, (x.shape[0],), f"matching embeddings (B={x.shape[0]})")
     return x, y, p
+
+
+def _empty_batch(xs: Tensor, proxies: Tensor, reduction: str) -> Tensor:
+    """The loss of an empty (global) batch: ``0.0`` (``(0,)`` for ``"none"``), connected to the
+    graph of the embeddings and the proxies (their gradients are zero)."""
+    zero = (xs.sum() + proxies.sum()).mul(0.0).abs()  # +0.0, whatever the sign of the sum
+    return xs.sum(dim=1) + zero if reduction == "none" else zero
 
 
 def _check_margins(fn: str, alpha: object, delta: object) -> tuple[float, float]:
@@ -278,6 +287,8 @@ def _proxy_anchor_impl(
     a, d = _check_margins(fn, alpha, delta)
     gp, gn = _check_gammas(fn, pos_gamma, neg_gamma)
     xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), block)
+    if xs.shape[0] == 0:
+        return _empty_batch(xs, p, "mean").to(x.dtype)
     chunk = _check_chunk_size(fn, chunk_size, xs, p)
     loss = proxy_anchor_chunked(_normalized(xs, p), p, ys, a, d, gp, gn, chunk, block)
     return finish_shares(loss, block).to(x.dtype)
@@ -499,6 +510,8 @@ def _margin_softmax(
     x, y, p = _check_inputs(fn, x, labels, p, num_classes=classes)
     mode = check_reduction(fn, reduction)
     xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), block)
+    if xs.shape[0] == 0:
+        return _empty_batch(xs, p, mode).to(x.dtype)
     chunk = _check_chunk_size(fn, chunk_size, xs, p)
     chunk = max(groups, chunk // groups * groups)  # whole classes in every chunk
     weight = {"mean": 1.0 / xs.shape[0], "sum": 1.0, "none": None}[mode]
@@ -578,6 +591,8 @@ def multi_proxy_anchor(
         fail(fn, "proxies", f"to have a multiple of proxies_per_class={k} rows", shape_str(p.shape))
     x, y, p = _check_inputs(fn, x, labels, p, num_classes=p.shape[0] // k)
     xs, ys = global_batch(x, y, check_bool(fn, "gather_distributed", gather_distributed), None)
+    if xs.shape[0] == 0:
+        return _empty_batch(xs, p, "mean").to(x.dtype)
     sim = _pool(_cosine(xs, p), k, mode, tau)
     return _anchor_from_similarity(sim, ys, a, d).to(x.dtype)
 
