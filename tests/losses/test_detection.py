@@ -432,3 +432,23 @@ def test_box_iou_matrix_errors():
         LF.box_iou_matrix(b.bool(), b)
     with pytest.raises(ValueError, match=r"iou: expected `boxes2` of shape \(4,\) \(one box"):
         LF.iou(torch.rand(4), torch.rand(5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("kind", sorted(LOSSES))
+def test_coordinates_beyond_the_square_range_match_float64(kind, dtype):
+    """Areas of boxes at 1e20 overflow float32/bfloat16 (1e40); the scaled form does not."""
+    b1, b2 = (b * 1e20 for b in _boxes(16, seed=3))
+    h1, h2 = b1.to(dtype).requires_grad_(), b2.to(dtype)
+    got = LOSSES[kind](h1, h2, reduction="none")
+    r1 = h1.detach().double().requires_grad_()
+    ref = _reference(r1, h2.double(), kind)
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(got.double(), ref, rtol=tol, atol=tol)
+    (grad,) = torch.autograd.grad(got.sum(), h1)
+    (ref_grad,) = torch.autograd.grad(ref.sum(), r1)
+    assert torch.isfinite(grad).all()
+    assert float((grad.double() - ref_grad).norm() / ref_grad.norm()) < 5 * tol
+    matrix = LF.box_iou_matrix(h1.detach(), h2, kind)
+    assert torch.isfinite(matrix).all()
+    torch.testing.assert_close(matrix.diagonal().double(), 1 - ref.detach(), rtol=tol, atol=tol)

@@ -419,6 +419,20 @@ def test_robust_half_precision_and_large_errors():
         assert torch.isfinite(g).all()
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.0, -2.0, 0.5, -5.0])
+def test_robust_errors_beyond_the_square_range_match_float64(alpha):
+    """Errors of 1e25 square to 1e50, past float32; ρ itself (≤ ~1e25) fits and is accurate."""
+    x = torch.tensor([1e25, -3e22, 5e19, 2.0, 0.0], requires_grad=True)
+    y = torch.zeros(5)
+    got = LF.robust(x, y, alpha, 1.5, reduction="none")
+    x64 = x.detach().double().requires_grad_()
+    ref = _barron_reference(x64, alpha, 1.5)
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-7)
+    (grad,) = torch.autograd.grad(got.sum(), x)
+    (ref_grad,) = torch.autograd.grad(ref.sum(), x64)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-5, atol=1e-30)
+
+
 def _pinball_reference(pred, target, taus):
     rows = []
     for n in range(pred.shape[0]):

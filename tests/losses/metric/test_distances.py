@@ -151,3 +151,21 @@ def test_errors():
         pairwise_cosine_distance(torch.zeros(2, 3), torch.zeros(3))
     with pytest.raises(TypeError, match=r"pairwise_cosine_similarity: expected `y` to be a float"):
         pairwise_cosine_similarity(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_euclidean_beyond_the_square_range_matches_float64(dtype):
+    """Entries at 1e20 have squares beyond float32/bfloat16; the distances (~1e20) do not."""
+    torch.manual_seed(0)
+    x = (torch.randn(6, 4, dtype=torch.float64) * 1e20).to(dtype).requires_grad_()
+    y = (torch.randn(5, 4, dtype=torch.float64) * 1e20).to(dtype)
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    ref = torch.cdist(x.detach().double(), y.double())
+    torch.testing.assert_close(pairwise_euclidean(x, y).double(), ref, rtol=tol, atol=0.0)
+    d = pairwise_euclidean(x)
+    assert torch.isfinite(d).all() and not d.diagonal().any()
+    (grad,) = torch.autograd.grad(d.sum(), x)
+    assert torch.isfinite(grad).all()
+    # Squared distances (~1e40) do not fit: inf off the diagonal, still 0 on it (never NaN).
+    sq = pairwise_euclidean(x.detach(), squared=True)
+    assert torch.isinf(sq[~torch.eye(6, dtype=torch.bool)]).all() and not sq.diagonal().any()
