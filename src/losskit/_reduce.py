@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -9,7 +10,15 @@ from torch import Tensor
 
 from losskit._checks import check_choice
 
-__all__ = ["REDUCTIONS", "Reduction", "check_reduction", "compute_dtype", "reduce", "upcast"]
+__all__ = [
+    "REDUCTIONS",
+    "Reduction",
+    "check_reduction",
+    "compute_dtype",
+    "reduce",
+    "sample_rows",
+    "upcast",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
@@ -28,6 +37,12 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 def upcast(x: Tensor) -> Tensor:
     """``x`` in :func:`compute_dtype` (a no-op for float32/float64)."""
     return x.to(compute_dtype(x.dtype))
+
+
+def sample_rows(x: Tensor) -> Tensor:
+    """``x (B, *)`` as ``(B, prod(*))``, one row per sample; unlike ``reshape(B, -1)`` also for
+    an empty batch."""
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 def reduce(

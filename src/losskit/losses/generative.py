@@ -30,7 +30,7 @@ from losskit._checks import (
     fail,
     shape_str,
 )
-from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._reduce import Reduction, check_reduction, reduce, sample_rows, upcast
 from losskit.models.vgg import VGG16Features
 from losskit.registry import register
 
@@ -257,7 +257,7 @@ def gradient_penalty(
             (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True, allow_unused=True)
     if grad is None:
         fail(fn, "critic", "scores that depend on its input", "scores independent of it")
-    norm = torch.linalg.vector_norm(upcast(grad).reshape(batch, -1), dim=1)
+    norm = torch.linalg.vector_norm(sample_rows(upcast(grad)), dim=1)
     return reduce(weight * (norm - 1.0).square(), reduction, fn=fn, dtype=real.dtype)
 
 
@@ -306,7 +306,7 @@ def r1_penalty(
         (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True, allow_unused=True)
     if grad is None:
         fail(fn, "real_logits", "computed from `real`", "scores that do not depend on it")
-    sq_norm = upcast(grad).reshape(real.shape[0], -1).square().sum(dim=1)
+    sq_norm = sample_rows(upcast(grad)).square().sum(dim=1)
     return reduce(0.5 * gamma * sq_norm, reduction, fn=fn, dtype=real.dtype)
 
 
@@ -379,8 +379,7 @@ def vae_elbo(
         rec = (recon - target).square()
     mu32, logvar32 = upcast(mu), upcast(logvar)
     kl = -0.5 * (1.0 + logvar32 - mu32.square() - logvar32.exp())
-    batch = x.shape[0]
-    per_sample = rec.reshape(batch, -1).sum(dim=1) + beta * kl.reshape(batch, -1).sum(dim=1)
+    per_sample = sample_rows(rec).sum(dim=1) + beta * sample_rows(kl).sum(dim=1)
     return reduce(per_sample, reduction, fn=fn, dtype=recon_logits.dtype)
 
 

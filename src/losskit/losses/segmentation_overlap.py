@@ -173,7 +173,7 @@ def _focal_term(m: _Maps, activation: str, gamma: float) -> Tensor:
         terms = torch.exp(gamma * log_one_minus_pt) * bce
         per = terms.shape[1]
     if m.mask is None:
-        return terms.mean()
+        return reduce(terms, "mean", fn="dice_focal")  # 0.0 for an empty batch, not NaN
     mask = m.mask.squeeze(1) if activation == "softmax" else m.mask
     return reduce(terms * mask, "mean", fn="dice_focal", denominator=mask.sum() * per)
 
@@ -417,7 +417,7 @@ def _check_lovasz_target(
 
 def _per_image(per_image: bool, n: int, loss_of: Any) -> Tensor:
     """The mean of ``loss_of(sample)`` over images, or ``loss_of(None)`` over the whole batch."""
-    if not per_image:
+    if not per_image or n == 0:  # an empty batch: the whole-batch loss (0.0)
         return loss_of(None)
     return torch.stack([loss_of(i) for i in range(n)]).mean()
 

@@ -22,7 +22,7 @@ from losskit._checks import (
     fail,
     shape_str,
 )
-from losskit._reduce import Reduction, check_reduction, reduce, upcast
+from losskit._reduce import Reduction, check_reduction, reduce, sample_rows, upcast
 from losskit.registry import register
 
 __all__ = [
@@ -223,7 +223,7 @@ def diffusion_noise_mse(
     if pred_noise.dim() < 1:
         fail(fn, "pred_noise", "of shape (B, ...) with a batch dimension", shape_str(noise.shape))
     batch = pred_noise.shape[0]
-    per_sample = (upcast(pred_noise) - upcast(noise)).square().reshape(batch, -1).mean(dim=1)
+    per_sample = sample_rows((upcast(pred_noise) - upcast(noise)).square()).mean(dim=1)
     if weight is not None:
         check_floating(fn, "weight", weight)
         check_shape(fn, "weight", weight, (batch,), f"matching the batch (B={batch})")
