@@ -14,7 +14,8 @@ all, no ``(B, C)`` matrix beyond a chunk, exact). The target term is handled apa
 Several processes: ``gather_distributed=True`` computes the loss of the global batch on every
 rank; the modules' ``shard_proxies=True`` keeps on each rank only its block of classes (with
 their sub-centers), the target logit being formed on the rank that holds the class and each
-sample's log-sum-exp combined over the ranks (:mod:`._chunked`).
+sample's log-sum-exp combined over the ranks (:mod:`._chunked`). An empty (global) batch gives
+``0.0`` connected to the graph of the embeddings and proxies (``(0,)`` for ``"none"``).
 
 Compared with pytorch-metric-learning (``ArcFaceLoss``, ``CosFaceLoss``,
 ``SubCenterArcFaceLoss``, ``ProxyNCALoss``), with the same proxies (PML stores them transposed,
