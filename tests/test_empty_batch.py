@@ -14,6 +14,7 @@ import torch
 
 import losskit
 from tests.test_contract import EXAMPLES
+from tests.test_extremes import _leaves
 
 # A standard deviation over the batch, or the other samples as the negatives.
 NEEDS_TWO_ROWS = {"barlow_twins", "vicreg", "dcl"}
@@ -47,14 +48,6 @@ def _empty(value):
     if isinstance(value, tuple | list):
         return type(value)(_empty(v) for v in value)
     return value
-
-
-def _leaves(value) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value] if value.requires_grad else []
-    if isinstance(value, tuple | list):
-        return [leaf for v in value for leaf in _leaves(v)]
-    return []
 
 
 def _cases():
