@@ -257,6 +257,25 @@ def check_errors() -> None:
         raise AssertionError("no error for an empty block")
 
 
+def check_shared_buffers() -> None:
+    """After a DDP step on different rows, each rank's batch-norm statistics are its own;
+    ``share_buffers`` gives every rank those of rank 0 (the model rank 0 saves)."""
+    from losskit.train.runtime import Runtime, share_buffers
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4))
+    net = DistributedDataParallel(model)
+    x, _, _ = _inputs(2)
+    net(_mine(x).float()).sum().backward()
+    stats = D.all_gather(model[1].running_mean.unsqueeze(0))
+    assert not torch.equal(stats[0], stats[1]), "the ranks' statistics should differ here"
+    share_buffers(model, Runtime(torch.device("cpu"), rank=D.rank(), world_size=D.world_size()))
+    for buffer in model.buffers():
+        gathered = D.all_gather(buffer.reshape(1, -1).float())
+        assert torch.equal(gathered[0], gathered[1]), "buffers differ after share_buffers"
+    assert torch.equal(model[1].running_mean, stats[0])
+
+
 def checks() -> dict[str, Callable[[], None]]:
     found: dict[str, Callable[[], None]] = {
         "all_gather": check_all_gather,
@@ -264,6 +283,7 @@ def checks() -> dict[str, Callable[[], None]]:
         "nearest_proxy_sharded_sub_centers": check_nearest_proxy_sub_centers,
         "margin_functions": check_margin_functions,
         "errors": check_errors,
+        "shared_buffers": check_shared_buffers,
     }
     for name, (_, _, shardable) in LOSSES.items():
         for opt in OPTIMISERS:

@@ -57,6 +57,7 @@ from losskit.train.runtime import (
     epoch_seed,
     from_main_process,
     seed_everything,
+    share_buffers,
     wrap_model,
 )
 from losskit.train.state import RESULT_KEYS, EvalSplit, RunState, Selection
@@ -306,6 +307,7 @@ def evaluate_epoch(run: RunState) -> dict[str, float]:
     run.evaluation = run.val_evaluation = None
     if run.epoch % run.config.eval_every and run.epoch != run.config.epochs:
         return record
+    share_buffers(run.model, run.runtime)  # the model rank 0 saves, on every process
     run.evaluation = _evaluate(run, run.test)
     val = {}
     if run.val is not None:

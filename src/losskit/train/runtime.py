@@ -22,6 +22,7 @@ __all__ = [
     "epoch_seed",
     "from_main_process",
     "seed_everything",
+    "share_buffers",
     "wrap_model",
 ]
 
@@ -118,6 +119,24 @@ def wrap_model(model: nn.Module, runtime: Runtime, *, frozen_epochs: bool) -> nn
 
     ids = [runtime.device.index] if runtime.device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=frozen_epochs)
+
+
+def share_buffers(model: nn.Module, runtime: Runtime) -> None:
+    """Give every process rank 0's buffers (batch-norm running statistics), before evaluating.
+
+    ``DistributedDataParallel`` copies rank 0's buffers to the others at the start of each
+    forward, so after an epoch's last step each rank holds statistics updated by its own last
+    batch; evaluated that way, each rank's block of a split would be embedded by a slightly
+    different model than the ``best.pt`` rank 0 saves, and ``losskit evaluate`` would not
+    reproduce ``results.json``.
+    """
+    if runtime.world_size == 1:
+        return
+    from losskit import distributed
+
+    with torch.no_grad():
+        for buffer in model.buffers():
+            distributed.broadcast_(buffer, src=0)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
