@@ -21,6 +21,7 @@ from losskit.train.config import TrainConfig, load_config
 from losskit.train.evaluate import evaluate
 from losskit.train.loop import NonFiniteLossError, train
 from losskit.train.objective import LossParts, Objective
+from losskit.train.runtime import Runtime
 from losskit.train.tracking import Callback, RunState
 
 TINY = {
@@ -186,12 +187,33 @@ def test_freeze_epochs_train_only_the_heads(tmp_path: Path) -> None:
     assert all(watch.seen[2][k] for k in backbone)  # trained from epoch 2
 
 
-def test_cosine_classifier_head_trains_and_reloads(tmp_path: Path) -> None:
-    _, results, _ = _run(tmp_path, loss_type="CE", classifier="cosine", epochs=3)
-    assert results["accuracy"] > 0.8
-    config, model, _, _ = load_run(tmp_path / "run")
-    assert config.classifier == "cosine"
-    assert model.classifier.weight.shape == (10, config.embedding_dim)
+@pytest.mark.parametrize("protocol", ["classification", "retrieval"])
+def test_cosine_classifier_head_reloads_to_the_results_of_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str
+) -> None:
+    overrides = {"classifier": "cosine", "cosine_scale": 10.0, "protocol": protocol}
+    _, results, _ = _run(tmp_path, loss_type="CE", epochs=3, **overrides)
+    run = tmp_path / "run"
+    config, model, objective, info = load_run(run)
+    head = model.classifier
+    assert config.classifier == "cosine" and head.scale == 10.0
+    assert head.weight.shape == (info["num_classes"], config.embedding_dim)
+    # The reloaded model embeds the test split bit for bit as the training-time evaluation did,
+    # and gives results.json's metrics exactly, as `losskit evaluate` prints them.
+    splits = assembly.build_data(config)
+    runtime = Runtime(torch.device("cpu"))
+    _, test = assembly.eval_splits(splits, config, runtime)
+    again = assembly.evaluate_split(
+        model, objective, test, protocol=protocol, runtime=runtime, seed=config.seed
+    )
+    saved = np.load(run / "embeddings.npz")
+    assert torch.equal(again.features, torch.from_numpy(saved["features"]))  # all test rows
+    reported = {k: v for k, v in results.items() if k in again.metrics}
+    assert len(reported) >= 6 and reported == {k: again.metrics[k] for k in reported}
+    assert main(["evaluate", "--run", str(run)]) == 0
+    shown = capsys.readouterr().out
+    for key, value in reported.items():
+        assert re.search(rf"^{key}\s+{value:.4f}$", shown, re.M), key
 
 
 def test_checkpoint_round_trip_and_evaluate_command(

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from losskit.train import assembly
 from losskit.train.checkpoint import load_checkpoint
 from losskit.train.config import load_config
+from losskit.train.runtime import Runtime
 
 EPOCHS, MORE = 6, 8
 
@@ -50,6 +52,17 @@ def test_two_processes_train_one_run_and_resume(tmp_path: Path) -> None:
     single = len(assembly.build_data(config).train_labels) // config.batch_size
     assert _steps(run) == list(range(1, EPOCHS * single // 2 + 1))
     assert load_checkpoint(run / "checkpoints" / "last.pt")["world_size"] == 2
+    # Each process evaluated its block of the test split with rank 0's model, the one in
+    # best.pt: one process re-evaluating best.pt finds the numbers of training time exactly.
+    _, model, objective, _ = assembly.load_run(run)
+    runtime = Runtime(torch.device("cpu"))
+    _, test = assembly.eval_splits(assembly.build_data(config), config, runtime)
+    again = assembly.evaluate_split(
+        model, objective, test, protocol="classification", runtime=runtime, seed=config.seed
+    ).metrics
+    best = load_checkpoint(run / "checkpoints" / "best.pt")["epoch"]
+    at_best = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][best - 1]
+    assert {k: at_best[f"Eval/{k}"] for k in again} == again
 
     second = _torchrun("--resume", str(run), "--epochs", str(MORE))
     assert second.stdout.count(f"Resuming from: epoch {EPOCHS}") == 1
