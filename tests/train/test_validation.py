@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from losskit.train.checkpoint import load_checkpoint
 from losskit.train.config import load_config
 from losskit.train.data import load_splits
 from losskit.train.loop import train
+from losskit.train.state import Selection
 
 TINY = {"epochs": 3, "hidden_dim": 32, "embedding_dim": 16, "lr": 1e-2, "quiet": True}
 KEYS = ("accuracy", "macro_f1", "recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8")
@@ -64,9 +66,13 @@ def test_results_report_the_test_metrics_of_the_model_selected_on_validation(
     results = train(config, stream=io.StringIO())
     run = tmp_path / "run"
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    best = max(records, key=lambda r: r["Val/accuracy"])  # the first of equal scores
+    # the last epoch within one standard error of the best validation accuracy
+    top = max(r["Val/accuracy"] for r in records)
+    n_val = len(load_splits("digits", val_fraction=0.1).val)  # type: ignore[arg-type]
+    within = top - math.sqrt(top * (1 - top) / n_val)
+    best = [r for r in records if r["Val/accuracy"] >= within][-1]
     assert results["selection_split"] == "validation" and results["best_epoch"] == best["epoch"]
-    assert results["best_value"] == best["Val/accuracy"] == results["val_accuracy"]
+    assert results["best_value"] == top and results["val_accuracy"] == best["Val/accuracy"]
     for key in KEYS:  # the same keys as before, now of the selected model
         assert results[key] == pytest.approx(best[f"Eval/{key}"])
         assert results[f"val_{key}"] == pytest.approx(best[f"Val/{key}"])
@@ -79,6 +85,26 @@ def test_results_report_the_test_metrics_of_the_model_selected_on_validation(
     acc = EventAccumulator(str(run))
     acc.Reload()
     assert {"Val/accuracy", "Eval/accuracy"} <= set(acc.Tags()["scalars"])
+
+
+def test_selection_takes_the_last_score_within_one_standard_error_of_the_best() -> None:
+    # 100 validation samples, best 0.9: one standard error is sqrt(0.9 * 0.1 / 100) = 0.03
+    sel = Selection("accuracy", "validation", samples=100)
+    scores = [0.80, 0.90, 0.875, 0.865, 0.90, float("nan"), 0.95, 0.93, 0.91]
+    taken = [sel.update(e, {"accuracy": s}, {"accuracy": e / 10}) for e, s in enumerate(scores, 1)]
+    # after 0.95 the tolerance is sqrt(0.95 * 0.05 / 100) = 0.0218: 0.93 is within, 0.91 is not
+    assert taken == [True, True, True, False, True, False, True, True, False]
+    assert (sel.epoch, sel.value) == (8, 0.95)
+    assert (sel.val, sel.test) == ({"accuracy": 0.93}, {"accuracy": 0.8})
+    assert sel.tolerance() == pytest.approx(math.sqrt(0.95 * 0.05 / 100))
+    assert sel.stale == 2  # evaluations since the best was last beaten (patience counts these)
+    perfect = Selection("accuracy", "validation", samples=50)
+    assert [perfect.update(e, {"accuracy": s}, {}) for e, s in enumerate([1.0, 0.99, 1.0])] == [
+        True, False, True
+    ]  # fmt: skip
+    last = Selection("accuracy", "none")
+    assert all(last.update(e, {}, {"accuracy": s}) for e, s in enumerate([0.9, 0.5], 1))
+    assert (last.epoch, last.value) == (2, 0.5)
 
 
 def test_without_validation_the_last_epoch_is_reported(tmp_path: Path) -> None:

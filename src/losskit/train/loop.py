@@ -184,7 +184,11 @@ def setup(
         train_loader=loader,
         test=test,
         val=val,
-        selection=Selection(assembly.selection_metric(data.protocol), split),
+        selection=Selection(
+            assembly.selection_metric(data.protocol),
+            split,
+            samples=len(data.val) if data.val is not None else 0,  # type: ignore[arg-type]
+        ),
         steps_per_epoch=steps,
     )
     if checkpoint is not None:

@@ -24,7 +24,7 @@ from losskit._files import atomic_write
 from losskit.train.config import TrainConfig
 from losskit.train.evaluate import EvalResult
 from losskit.train.objective import LossParts
-from losskit.train.state import RESULT_KEYS, RunState
+from losskit.train.state import RESULT_KEYS, RunState, Selection
 
 __all__ = [
     "Banner",
@@ -316,15 +316,24 @@ class Summary(Callback):
         sel = run.selection
         metrics = {k: results[k] for k in RESULT_KEYS if k in results}
         title = f"\nRESULTS (test set, epoch {sel.epoch})"
-        how = (
-            f"best validation {sel.metric} {sel.value:.4f}"
-            if sel.split == "validation"
-            else "no validation split: the last epoch"
-        )
+        how = _selection_note(sel)
         lines = [summary_table(metrics, title=title)]
         lines.append(f"selected epoch {sel.epoch} ({how}) -> {run.folder.best}")
         lines.append(f"Run folder: {run.run_dir}")
         print("\n".join(lines), file=self.stream, flush=True)
+
+
+def _selection_note(sel: Selection) -> str:
+    """Why the reported model is the one it is, for the summary."""
+    if sel.split != "validation" or sel.value is None:
+        return "no validation split: the last epoch"
+    score = sel.val.get(sel.metric, sel.value)
+    if score == sel.value:
+        return f"best validation {sel.metric} {sel.value:.4f}"
+    return (
+        f"validation {sel.metric} {score:.4f}, within one standard error "
+        f"({sel.tolerance():.4f}) of the best {sel.value:.4f}"
+    )
 
 
 class FailureNote(Callback):
