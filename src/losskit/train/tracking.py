@@ -332,7 +332,7 @@ def _selection_note(sel: Selection) -> str:
         return f"best validation {sel.metric} {sel.value:.4f}"
     return (
         f"validation {sel.metric} {score:.4f}, within one standard error "
-        f"({sel.tolerance():.4f}) of the best {sel.value:.4f}"
+        f"{sel.tolerance():.4f} of the best {sel.value:.4f}"
     )
 
 
