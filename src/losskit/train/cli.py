@@ -28,11 +28,10 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("config keys (override --config)")
     for name, field in TrainConfig.model_fields.items():
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
         default = field.default
         if field.annotation is bool:
             group.add_argument(
-                *flags,
+                f"--{name}",
                 dest=name,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
@@ -40,7 +39,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
             )
         else:
             group.add_argument(
-                *flags,
+                f"--{name}",
                 dest=name,
                 metavar=name.upper(),
                 default=argparse.SUPPRESS,
@@ -50,10 +49,10 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
     """Make unknown ``train`` flags an error naming the closest valid flag."""
-    known = [s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")]
     parse_known_args = parser.parse_known_args
 
     def suggestion(flag: str) -> str:
+        known = [s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")]
         stem = flag.split("=", 1)[0].lstrip("-")
         alike = [k for k in known if k[:3] == stem[:3]]  # same start first: --lamda -> --lambda…
         return did_you_mean(stem, alike, form="--{}") or did_you_mean(stem, known, form="--{}")
@@ -221,6 +220,19 @@ _COMMANDS = {
 }
 
 
+_PREDICT = """\
+Predict the class of each sample of --input with a run's model and write a CSV:
+index, prediction, class_name, score (and score_<class> for every class with
+--all-scores). The prediction is the class of the highest score; a score is, by
+the run's loss_type:
+  CE, focal  the class's logit (the classifier head's raw output, not a probability)
+  proxy      cos(features, proxy): the cosine similarity to the class's proxy, in
+             [-1, 1] (with several proxies per class, the most similar one)
+  combined   λ·logit + (1−λ)·cos(features, proxy), λ = the run's lambda_combined,
+             the weights of the loss
+"""
+
+
 def add_parser(sub: Any) -> None:
     """Register ``losskit train``, ``losskit evaluate`` and ``losskit predict``."""
     from losskit._extras import add_missing_extra_parser, missing_modules
@@ -246,7 +258,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--list-configs",
-        "--list_configs",
         dest="list_configs",
         action="store_true",
         help="list the example configs shipped with losskit and exit",
@@ -266,7 +277,12 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--device", default="auto")
     e.set_defaults(func=_evaluate)
 
-    q = sub.add_parser("predict", help=_COMMANDS["predict"])
+    q = sub.add_parser(
+        "predict",
+        help=_COMMANDS["predict"],
+        description=_PREDICT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     q.add_argument("--run", required=True, help="the run folder")
     q.add_argument("--input", required=True, help="X.npy: (N, *sample_shape) raw samples")
     q.add_argument("--output", required=True, help="the CSV file to write")
@@ -278,7 +294,6 @@ def add_parser(sub: Any) -> None:
     )
     q.add_argument(
         "--all-scores",
-        "--all_scores",
         dest="all_scores",
         action="store_true",
         help="also write every class's score",
