@@ -105,6 +105,14 @@ def test_dash_and_underscore_spellings_parse_alike(argv, dest, value):
         assert getattr(args, dest) == value, separator
 
 
+def test_an_abbreviation_of_one_flag_is_not_ambiguous_between_its_spellings(capsys):
+    args = build_parser().parse_args(["plot", "embeddings", "RUN", "--max", "7"])
+    assert args.max_points == 7
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["focal-stats", "--n", "3"])  # --n-hard or --n-easy
+    assert "ambiguous option: --n could match --n-hard, --n-easy" in capsys.readouterr().err
+
+
 def test_a_boolean_negation_keeps_its_dash(capsys):
     with pytest.raises(SystemExit) as exit:
         build_parser().parse_args(["train", "--no_class_weighted"])  # would read as --class…

@@ -64,6 +64,14 @@ class _Parser(argparse.ArgumentParser):
             taken.update(dict.fromkeys(new, action))
         return super().parse_known_args(args, namespace)
 
+    def _get_option_tuples(self, option_string: str) -> list[tuple[Any, ...]]:
+        """The flags an abbreviation may mean, one per action (``--max`` is not ambiguous
+        between ``--max-points`` and ``--max_points``)."""
+        first: dict[int, tuple[Any, ...]] = {}
+        for match in super()._get_option_tuples(option_string):
+            first.setdefault(id(match[0]), match)
+        return list(first.values())
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every command's sub-parser."""
