@@ -9,6 +9,7 @@ flag and a YAML key give the same error.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import io
 import sys
@@ -23,28 +24,42 @@ __all__ = ["add_parser"]
 _NONE = ("none", "null")
 
 
-def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from losskit.train.config import TrainConfig
+def config_keys() -> list[tuple[str, bool, Any, str]]:
+    """``(name, is_bool, default, description)`` of every ``TrainConfig`` key, in order.
 
+    Read from the class's source (``name: type = default`` and the docstring under it) rather
+    than from pydantic, so ``losskit train --help`` imports neither pydantic nor torch; a test
+    compares the result with ``TrainConfig.model_fields``.
+    """
+    tree = ast.parse(Path(__file__).with_name("config.py").read_text(encoding="utf-8"))
+    body = next(
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"
+    ).body
+    keys = []
+    for stmt, after in zip(body, [*body[1:], None]):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and stmt.value is not None
+        ):
+            doc = ""
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                doc = str(after.value.value)
+            is_bool = ast.unparse(stmt.annotation) == "bool"
+            keys.append(
+                (stmt.target.id, is_bool, ast.literal_eval(stmt.value), " ".join(doc.split()))
+            )
+    return keys
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("config keys (override --config)")
-    for name, field in TrainConfig.model_fields.items():
-        default = field.default
-        if field.annotation is bool:
-            group.add_argument(
-                f"--{name}",
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{field.description} (default: {default})",
-            )
-        else:
-            group.add_argument(
-                f"--{name}",
-                dest=name,
-                metavar=name.upper(),
-                default=argparse.SUPPRESS,
-                help=f"{field.description} (default: {default})",
-            )
+    for name, is_bool, default, description in config_keys():
+        text = description if "(default:" in description else f"{description} (default: {default})"
+        kind: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction} if is_bool else {"metavar": name.upper()}
+        )
+        group.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, help=text, **kind)
 
 
 def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
