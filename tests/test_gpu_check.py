@@ -60,7 +60,7 @@ def _script_help(target: list[str]) -> str:
     return out.stdout
 
 
-def test_without_cuda_it_says_so_and_runs_nothing():
+def test_without_a_gpu_it_says_so_and_runs_nothing():
     out = _script(CUDA_VISIBLE_DEVICES="")
     assert out.returncode == 1
     assert out.stdout.strip() == (
