@@ -214,7 +214,7 @@ def model_device(model: Any) -> Any:
 def _on_first_parse(parser: argparse.ArgumentParser) -> None:
     """Add the config-key flags when ``train`` parses (its ``--help`` too), not before.
 
-    Listing the flags imports the config (pydantic), which ``losskit --help`` need not wait for.
+    Listing the flags reads the config's source, which ``losskit --help`` need not wait for.
     """
     parse_known_args = parser.parse_known_args
 
