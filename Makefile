@@ -1,9 +1,9 @@
-# Two entry points; each creates the virtual environment on first use.
+# Two entry points (train, test); each creates the virtual environment on first use.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test lint peers
+.PHONY: train test lint peers gpu-wheels gpu-check
 
 $(BIN)/losskit: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,3 +29,21 @@ peers: $(BIN)/losskit
 test: lint peers
 	$(BIN)/pytest -n 2 $(ARGS)
 
+
+# A GPU machine without network: `make gpu-wheels` here downloads what it lacks (pydantic and its
+# dependencies for its Python, GPU_PYTHON; pytorch-metric-learning for the reference tests) into
+# .gpu-wheels/; there, `make gpu-check` installs them into a temporary folder and runs the CUDA
+# tests, the CUDA benchmarks and two short CUDA trainings (benchmarks/gpu_check.py).
+GPU_PYTHON ?= 3.12
+GPU_PY ?= python3
+PIP ?= $(PY) -m pip
+WHEELS := .gpu-wheels
+
+gpu-wheels:
+	$(PIP) download --quiet --only-binary=:all: --dest $(WHEELS) \
+		--python-version $(GPU_PYTHON) --platform manylinux2014_x86_64 pydantic
+	$(PIP) download --quiet --only-binary=:all: --dest $(WHEELS) --no-deps \
+		"pytorch-metric-learning>=2.5"
+
+gpu-check:
+	PYTHONPATH=src $(GPU_PY) benchmarks/gpu_check.py --wheels $(WHEELS) $(ARGS)

@@ -16,12 +16,15 @@ runs a single step, in its memory subprocess.
 
 Run: ``python benchmarks/proxy_scale.py`` (about five minutes on 2 CPU cores; the C = 10⁶ case
 needs about 13 GB free for the dense GEMM floor, otherwise its floor is timed 2¹⁴ proxies at a
-time and the table says so). ``--quick`` runs the two smallest shapes only.
+time and the table says so). ``--quick`` runs the two smallest shapes only. ``--device cuda``
+runs on the GPU: memory is then the peak of ``torch.cuda.max_memory_allocated`` above the
+baseline, and every timed step is synchronised.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -54,7 +57,9 @@ def _reset_peak() -> None:
         f.write("5")  # resets VmHWM to the current RSS
 
 
-def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = None) -> Any:
+def _make_step(
+    method: str, batch: int, classes: int, dim: int, shared: Any = None, device: str = "cpu"
+) -> Any:
     """Inputs and a closure running one forward + backward step of ``method``.
 
     ``shared`` = ``(x, labels, proxies)`` reuses inputs (timing); otherwise they are drawn here
@@ -73,16 +78,20 @@ def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = No
 
     proxies: Any
     if shared is None:
-        x = torch.randn(batch, dim, requires_grad=True)
-        labels = torch.randint(0, classes, (batch,))
-        proxies = None if method == "pml" else torch.nn.Parameter(torch.randn(classes, dim))
+        x = torch.randn(batch, dim, device=device, requires_grad=True)
+        labels = torch.randint(0, classes, (batch,), device=device)
+        proxies = (
+            None
+            if method == "pml"
+            else torch.nn.Parameter(torch.randn(classes, dim, device=device))
+        )
     else:
         x, labels, proxies = shared
     compute: Callable[[], None]
     if method == "pml":
         from pytorch_metric_learning.losses import ProxyAnchorLoss
 
-        module = ProxyAnchorLoss(classes, dim, margin=0.1, alpha=32)
+        module = ProxyAnchorLoss(classes, dim, margin=0.1, alpha=32).to(device)
         if proxies is not None:
             module.proxies.data.copy_(proxies.data)
         proxies = module.proxies
@@ -127,40 +136,58 @@ def _make_step(method: str, batch: int, classes: int, dim: int, shared: Any = No
     return step
 
 
-def memory_worker(method: str, batch: int, classes: int, dim: int) -> None:
-    """Peak RSS increase (and time) of one step, printed as JSON."""
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def memory_worker(method: str, batch: int, classes: int, dim: int, device: str) -> None:
+    """Peak memory increase (RSS, or CUDA memory allocated) and time of one step, as JSON."""
     import torch
 
     torch.manual_seed(0)
-    _make_step(method, 4, 8, 4)()  # lazy initialisation (BLAS, autograd) before the baseline
-    _reset_peak()
-    baseline = _status_kb("VmRSS")
-    step = _make_step(method, batch, classes, dim)
+    _make_step(method, 4, 8, 4, device=device)()  # lazy initialisation before the baseline
+    _sync(device)
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline_kb = torch.cuda.memory_allocated(device) // 1024
+    else:
+        _reset_peak()
+        baseline_kb = _status_kb("VmRSS")
+    step = _make_step(method, batch, classes, dim, device=device)
     start = time.perf_counter()
     step()
+    _sync(device)
     elapsed = time.perf_counter() - start
-    peak = _status_kb("VmHWM") - baseline
-    print(json.dumps({"peak_mb": peak / 1024, "time_s": elapsed}))
+    peak_kb = torch.cuda.max_memory_allocated(device) // 1024 if cuda else _status_kb("VmHWM")
+    print(json.dumps({"peak_mb": (peak_kb - baseline_kb) / 1024, "time_s": elapsed}))
 
 
-def time_worker(methods: list[str], batch: int, classes: int, dim: int, rounds: int) -> None:
+def time_worker(
+    methods: list[str], batch: int, classes: int, dim: int, rounds: int, device: str
+) -> None:
     """Fastest step of each method over interleaved rounds on shared inputs, as JSON."""
     import torch
 
     torch.manual_seed(0)
     shared = (
-        torch.randn(batch, dim, requires_grad=True),
-        torch.randint(0, classes, (batch,)),
-        torch.nn.Parameter(torch.randn(classes, dim)),
+        torch.randn(batch, dim, device=device, requires_grad=True),
+        torch.randint(0, classes, (batch,), device=device),
+        torch.nn.Parameter(torch.randn(classes, dim, device=device)),
     )
-    steps = {m: _make_step(m, batch, classes, dim, shared) for m in methods}
+    steps = {m: _make_step(m, batch, classes, dim, shared, device) for m in methods}
     for step in steps.values():
         step()  # warm-up
     best = dict.fromkeys(methods, float("inf"))
     for _ in range(rounds):
         for method, step in steps.items():
+            _sync(device)
             start = time.perf_counter()
             step()
+            _sync(device)
             best[method] = min(best[method], time.perf_counter() - start)
     print(json.dumps(best))
 
@@ -170,7 +197,11 @@ def time_worker(methods: list[str], batch: int, classes: int, dim: int, rounds: 
 # --------------------------------------------------------------------------------------------
 
 
-def _available_bytes() -> int:
+def _available_bytes(device: str = "cpu") -> int:
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
     with open("/proc/meminfo") as f:
         for line in f:
             if line.startswith("MemAvailable:"):
@@ -195,13 +226,15 @@ def _fmt(value: float | None, fmt: str) -> str:
     return format(value, fmt) if value is not None else "—"
 
 
-def measure_case(batch: int, classes: int, dim: int) -> dict[str, Any]:
+def measure_case(batch: int, classes: int, dim: int, device: str = "cpu") -> dict[str, Any]:
     """Peak memory (gemm, ours, pml) and time (also the extras at B = 180) of one shape."""
-    shape = [str(batch), str(classes), str(dim)]
+    shape = [str(batch), str(classes), str(dim), "--device", device]  # and where it runs
     dense_floor_bytes = 4 * (2 * batch * classes + 2 * classes * dim)
-    floor = "gemm" if _available_bytes() > dense_floor_bytes + 2 * GIB else "gemm_chunked"
+    free = _available_bytes(device)
+    floor = "gemm" if free > dense_floor_bytes + 2 * GIB else "gemm_chunked"
     # pytorch-metric-learning holds about a dozen (B, C) tensors, two of them int64.
-    pml_fits = 80 * batch * classes < _available_bytes() - 2 * GIB
+    pml_fits = 80 * batch * classes < free - 2 * GIB
+    pml_fits &= importlib.util.find_spec("pytorch_metric_learning") is not None
     methods = [floor, "ours"] + ["pml"] * pml_fits
     memory = {m: _run(["--memory", m, "--shape", *shape]) for m in methods}
     if classes >= SINGLE_STEP_CLASSES:
@@ -222,22 +255,25 @@ def main() -> None:
     parser.add_argument("--shape", nargs=3, type=int, metavar=("B", "C", "D"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="only the two smallest shapes")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<index> (cpu)")
     args = parser.parse_args()
     if args.memory or args.time:
         batch, classes, dim = args.shape
         if args.memory:
-            memory_worker(args.memory, batch, classes, dim)
+            memory_worker(args.memory, batch, classes, dim, args.device)
         else:
-            time_worker(args.time.split(","), batch, classes, dim, args.rounds)
+            time_worker(args.time.split(","), batch, classes, dim, args.rounds, args.device)
         return
 
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
-    print("time: fastest forward+backward step; memory: peak RSS increase (own process)\n")
+    where = "CPU" if args.device == "cpu" else torch.cuda.get_device_name(args.device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {where}")
+    kind = "RSS" if args.device == "cpu" else "CUDA memory allocated"
+    print(f"time: fastest forward+backward step; memory: peak {kind} increase (own process)\n")
     results = []
     for batch, classes, dim in CASES[:2] if args.quick else CASES:
-        results.append((batch, classes, dim, measure_case(batch, classes, dim)))
+        results.append((batch, classes, dim, measure_case(batch, classes, dim, args.device)))
         print(f"measured B={batch} C={classes} D={dim}", file=sys.stderr, flush=True)
 
     head = (

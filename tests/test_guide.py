@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import losskit
+from losskit._plain_text import plain_text
 from losskit.cli import main
 from losskit.guide import (
     DECISION_TREE,
@@ -143,7 +144,8 @@ def test_explain_every_registered_loss(name):
     spec = losskit.get_spec(name)
     text = explain(name)
     assert text.splitlines()[0].startswith(f"{name}: losskit.{spec.cls.__name__}")
-    assert spec.summary in text
+    assert plain_text(spec.summary) in text
+    assert not _REST_MARKUP.search(text), _REST_MARKUP.search(text)
     target = spec.function if spec.function is not None else spec.cls
     section = text.split("\nParameters:\n", 1)[1]
     for param in inspect.signature(target).parameters.values():
@@ -156,6 +158,56 @@ def test_explain_every_registered_loss(name):
     assert "\nWhen to use:\n" in text
     if "Reference" in spec.doc:
         assert "\nReference:\n" in text
+
+
+_REST_MARKUP = re.compile(r"``|:\w+:`|^\s*\.\. \w+::|::$|\*\*\w[^*]*\*\*", re.M)
+
+
+def test_plain_text_drops_inline_markup():
+    text = (
+        "See :func:`cross_entropy`, :class:`~losskit.functional.FocalLoss` and\n"
+        ":mod:`the guide <losskit.guide>`: ``ℓ = −log p_y`` with ``p =\n"
+        "softmax(x)``; *emphasis*, **strong**, a * b * c and ``**kwargs``."
+    )
+    assert plain_text(text) == (
+        "See cross_entropy, FocalLoss and\n"
+        "the guide: ℓ = −log p_y with p =\n"
+        "softmax(x); emphasis, strong, a * b * c and **kwargs."
+    )
+
+
+def test_plain_text_keeps_literal_blocks_and_labels_directives():
+    text = (
+        "With ``μ`` the mean::\n\n    L = ``x`` * y*z   (verbatim)\n\nAfter ::\n\n"
+        "    a_b\n\n.. note:: see :func:`huber`\n.. math::\n\n    e^{*x*}\n\nEnd."
+    )
+    assert plain_text(text) == (
+        "With μ the mean:\n\n    L = ``x`` * y*z   (verbatim)\n\nAfter\n\n"
+        "    a_b\n\nNote: see huber\n\n    e^{*x*}\n\nEnd."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "formula"),
+    [
+        ("ssim", "    ℓ    = 1 − SSIM                                   (one value per image)"),
+        ("focal", "ℓ = −α_y·(1 − p_y)^γ·log p_y with p = softmax(x). alpha=None means no α"),
+        (
+            "giou",
+            "Formula: L = 1 − IoU + (area_C − union) / (area_C + eps), C the smallest "
+            "box enclosing",
+        ),
+        ("proxy_anchor", "+ 1/C Σ_p log(1 + Σ_{x∈X_p⁻} e^{α(s(x,p)+δ)})"),
+    ],
+)
+def test_explain_renders_formulas_as_plain_lines(name, formula):
+    assert formula in explain(name).splitlines()
+
+
+def test_explain_describes_each_of_several_arguments_named_together():
+    parameters = explain("ssim").split("\nParameters:\n", 1)[1]
+    for name in ("k1=0.01", "k2=0.03"):
+        assert re.search(rf"^  {name} +the stability constants \(C1 = ", parameters, re.M)
 
 
 def test_explain_when_to_use_comes_from_the_tree():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -241,6 +242,48 @@ def test_convergence_outliers_hurt_mse_most():
     assert final_rmse["mae"] < final_rmse["mse"] and final_rmse["huber"] < final_rmse["mse"]
     clean = convergence_curves(epochs=150, samples=400, outliers=0.0)
     assert clean["mse"][1][-1] < 0.05  # without outliers MSE recovers the true weights
+
+
+@pytest.mark.parametrize("gammas", [(0.0, 0.5, 1.0, 2.0, 5.0), (3.0, 1.0, 0.25, 0.0)])
+def test_focal_figure_one_colour_per_gamma_in_every_panel(gammas):
+    colour_of = {}
+    for ax in focal_figure(gammas=gammas, points=9).axes:
+        for label, line in curves(ax).items():
+            gamma = float(re.search(r"γ=([\d.]+)", label).group(1))
+            colour_of.setdefault(gamma, set()).add(to_rgba(line.get_color()))
+    assert set(colour_of) == set(gammas)
+    assert all(len(colours) == 1 for colours in colour_of.values()), colour_of
+    assert len({c for colours in colour_of.values() for c in colours}) == len(gammas)
+
+
+def _log_axes(fig):
+    fig.draw_without_rendering()  # tick labels are made when the figure is drawn
+    return [ax for ax in fig.axes if ax.get_yscale() == "log"]
+
+
+def _labels(ticks, low, high):
+    return [t.get_text() for t in ticks if t.get_text() and low <= t.get_position()[1] <= high]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda run: focal_figure(points=25),
+        lambda run: focal_figure(gammas=(0.1, 0.2), points=25),  # under a decade
+        lambda run: convergence_figure(epochs=30, samples=60),
+        lambda run: proxy_figure(points=41),
+        lambda run: run_figure(run),
+    ],
+    ids=["focal", "focal-narrow", "convergence", "proxy", "run"],
+)
+def test_log_axes_label_major_ticks_only(make, run_dir):
+    axes = _log_axes(make(run_dir))
+    assert axes
+    for ax in axes:
+        low, high = ax.get_ylim()
+        assert _labels(ax.yaxis.get_minorticklabels(), low, high) == []
+        majors = _labels(ax.yaxis.get_majorticklabels(), low, high)
+        assert len(majors) >= 2, (ax.get_title(), majors)
 
 
 def test_convergence_figure_structure():

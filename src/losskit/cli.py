@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from losskit import __version__
 from losskit.errors import EXIT_RUNNING, EXIT_USAGE, describe
@@ -29,11 +29,48 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _spellings(action: argparse.Action) -> list[str]:
+    """``action``'s long flags in both spellings, ``--a_b`` and ``--a-b``, each once, in order.
+
+    A boolean flag's negation keeps its ``--no-`` prefix (``--no_x`` would read as ``--x``).
+    """
+    out: list[str] = []
+    for flag in action.option_strings:
+        variants = [flag]
+        if flag.startswith("--"):
+            variants += [f"--{flag[2:].replace('_', '-')}", f"--{flag[2:].replace('-', '_')}"]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            variants = [v for v in variants if not v.startswith("--no_")]
+        out += [v for v in variants if v not in out]
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
-    """A parser whose usage errors are one line, ``losskit <command>: error: …`` (exit 2)."""
+    """A parser whose usage errors are one line, ``losskit <command>: error: …`` (exit 2).
+
+    Every multi-word flag of every command (sub-commands use this class too) is accepted with
+    underscores or dashes, ``--max_points`` as ``--max-points``: before each parse, flags added
+    since are given their other spelling, unless another flag has it.
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        taken = self._option_string_actions
+        for action in self._actions:
+            new = [f for f in _spellings(action) if f not in taken]
+            action.option_strings = [*action.option_strings, *new]
+            taken.update(dict.fromkeys(new, action))
+        return super().parse_known_args(args, namespace)
+
+    def _get_option_tuples(self, option_string: str) -> list[tuple[Any, ...]]:
+        """The flags an abbreviation may mean, one per action (``--max`` is not ambiguous
+        between ``--max-points`` and ``--max_points``)."""
+        first: dict[int, tuple[Any, ...]] = {}
+        for match in super()._get_option_tuples(option_string):
+            first.setdefault(id(match[0]), match)
+        return list(first.values())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from losskit._plain_checks import check_choice, check_int, check_number, did_you_mean, fail
+from losskit._plain_text import plain_text
 from losskit.registry import LossSpec, get_spec, list_losses
 
 if TYPE_CHECKING:  # torch is imported by the focal-stats functions: the tree stays light
@@ -584,17 +585,18 @@ def _sections(doc: str) -> dict[str, str]:
 
 
 def _arg_descriptions(args_text: str) -> dict[str, str]:
-    """``name -> description`` from an Args section (``name (type): text`` + indented lines)."""
+    """``name -> description`` from an Args section (``name (type): text`` + indented lines;
+    ``a, b: text`` describes both)."""
     found: dict[str, str] = {}
-    current: str | None = None
+    current: list[str] = []
     for line in args_text.splitlines():
-        head = re.match(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$", line)
+        head = re.match(r"^(\*{0,2}\w+(?:, \w+)*)\s*(\([^)]*\))?\s*:\s*(.*)$", line)
         if head and not line.startswith(" "):
-            current = head.group(1).lstrip("*")
+            current = [name.lstrip("*") for name in head.group(1).split(", ")]
             kind = f"{head.group(2)} " if head.group(2) else ""
-            found[current] = (kind + head.group(3).strip()).strip()
-        elif current is not None and line.strip():
-            found[current] = (found[current] + " " + line.strip()).strip()
+            found.update(dict.fromkeys(current, (kind + head.group(3).strip()).strip()))
+        elif current and line.strip():
+            found.update({name: (found[name] + " " + line.strip()) for name in current})
     return found
 
 
@@ -655,7 +657,7 @@ def explain(name: str) -> str:
             f"{name!r}{suggestion}",
         )
     spec = get_spec(name)
-    parts = _sections(spec.doc)
+    parts = _sections(plain_text(spec.doc))
     where = f"losskit.{spec.cls.__name__}"
     if spec.function is not None:
         where += f" / losskit.functional.{spec.function.__name__}"

@@ -11,13 +11,22 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from PIL import Image
 from torch import Tensor
 
 from losskit._checks import fail
 from losskit._files import atomic_write
 
-__all__ = ["DPI", "new_figure", "save_figure", "style_axes", "value_and_grad"]
+__all__ = [
+    "DPI",
+    "log_axis",
+    "new_figure",
+    "save_figure",
+    "series_colours",
+    "style_axes",
+    "value_and_grad",
+]
 
 # Pixel size of a saved figure = figsize (inches) × DPI; the figures keep their layout inside
 # that size (no "tight" bounding box), so a figure's PNG size is known in advance.
@@ -37,8 +46,27 @@ def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str, *, legend: bool =
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    if legend:
+    if legend and ax.get_legend_handles_labels()[0]:  # a panel may have no curve to name
         ax.legend(fontsize="small")
+
+
+def log_axis(ax: Axes) -> None:
+    """Put ``ax``'s y axis (drawn already) on a log scale labelled at its major ticks only.
+
+    Under three decades the labels are 1, 2 and 5 × 10^k written plainly (0.02, 0.05, 0.1);
+    wider, the powers of ten. Minor ticks stay unlabelled.
+    """
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    if np.log10(high / low) < 3:
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def series_colours(keys: Sequence[object]) -> dict[object, str]:
+    """One colour of the default cycle per key, so a key has the same colour in every panel."""
+    return {key: f"C{i % 10}" for i, key in enumerate(dict.fromkeys(keys))}
 
 
 def value_and_grad(

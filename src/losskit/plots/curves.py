@@ -11,7 +11,7 @@ from torch import Tensor
 
 import losskit.functional as LF
 from losskit._checks import check_int, check_number, fail
-from losskit.plots._common import new_figure, style_axes, value_and_grad
+from losskit.plots._common import log_axis, new_figure, series_colours, style_axes, value_and_grad
 
 __all__ = [
     "classification_figure",
@@ -102,15 +102,18 @@ def focal_figure(
     z = np.log(p_t) - np.log1p(-p_t)
     ce, ce_grad = value_and_grad(_focal_of_logit(0.0), z)
     fig, (ax_loss, ax_ratio, ax_grad) = new_figure(3, (15, 4.5))
+    colour = series_colours(gs)  # one γ, one colour, in every panel
     for g in gs:
         fl, fl_grad = value_and_grad(_focal_of_logit(g), z)
         label = "CE (γ=0)" if g == 0 else f"FL (γ={g:g})"
-        ax_loss.plot(p_t, fl, label=label, linewidth=2)
+        ax_loss.plot(p_t, fl, label=label, linewidth=2, color=colour[g])
         if g > 0:
-            ax_ratio.semilogy(p_t, fl / ce, label=f"γ={g:g}", linewidth=2)
+            ax_ratio.plot(p_t, fl / ce, label=f"γ={g:g}", linewidth=2, color=colour[g])
         if g >= 1:
-            ax_grad.plot(p_t, np.abs(fl_grad) / np.abs(ce_grad), label=f"γ={g:g}", linewidth=2)
+            ratio = np.abs(fl_grad) / np.abs(ce_grad)
+            ax_grad.plot(p_t, ratio, label=f"γ={g:g}", linewidth=2, color=colour[g])
     ax_loss.set_ylim(0, 5)
+    log_axis(ax_ratio)
     style_axes(
         ax_loss, "Focal loss vs cross-entropy", "p_t (probability of the true class)", "loss"
     )
@@ -272,8 +275,8 @@ def proxy_figure(
         margin = delta if positive else -delta
         for ax in (ax_term, ax_grad):
             ax.axvline(margin, color="gray", linestyle=":", linewidth=1)
-        ax_term.set_yscale("log")  # shows how far the easy pairs' terms are pushed down
         ax_term.set_ylim(1e-6, 1e2)
+        log_axis(ax_term)  # shows how far the easy pairs' terms are pushed down
         style_axes(ax_term, kind, "cosine similarity s", "contribution (log scale)")
         style_axes(ax_grad, f"{kind}: gradient", "cosine similarity s", "∂contribution / ∂s")
     fig.suptitle(f"Proxy-Anchor per-pair terms (α={alpha:g}, δ={delta:g}; dotted: s = ±δ)")

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from losskit._checks import check_choice, check_int, fail
-from losskit.plots._common import new_figure, style_axes
+from losskit.plots._common import log_axis, new_figure, style_axes
 
 __all__ = ["embeddings_figure", "load_embeddings", "read_metrics", "run_figure"]
 
@@ -124,7 +124,7 @@ def run_figure(run: str | os.PathLike[str]) -> Figure:
                 epochs, values, label=label, linewidth=2, marker="o" if few else None, markersize=3
             )
         if title != "Evaluation" and _wide_positive([_series(records, k)[1] for k in ks]):
-            ax.set_yscale("log")
+            log_axis(ax)
         ylabel = {"Losses": "loss (epoch mean)", "Evaluation": "metric", "Learning rate": "lr"}
         style_axes(ax, title, "epoch", ylabel[title], legend=title != "Learning rate")
     fig.suptitle(f"Run {Path(run).resolve().name}")

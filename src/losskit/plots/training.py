@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 import losskit.functional as LF
 from losskit._checks import check_choice, check_int, check_number
-from losskit.plots._common import new_figure, style_axes
+from losskit.plots._common import log_axis, new_figure, style_axes
 from losskit.registry import build_loss
 
 __all__ = [
@@ -279,7 +279,7 @@ def convergence_figure(
         ax_train.plot(steps, train, label=labels[name], linewidth=2)
         ax_test.plot(steps, test, label=labels[name], linewidth=2)
     for ax in (ax_train, ax_test):
-        ax.set_yscale("log")
+        log_axis(ax)
     style_axes(
         ax_train,
         f"Training loss ({outliers:.0%} outliers in the targets)",

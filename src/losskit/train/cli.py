@@ -9,6 +9,7 @@ flag and a YAML key give the same error.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import io
 import sys
@@ -23,37 +24,50 @@ __all__ = ["add_parser"]
 _NONE = ("none", "null")
 
 
-def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from losskit.train.config import TrainConfig
+def config_keys() -> list[tuple[str, bool, Any, str]]:
+    """``(name, is_bool, default, description)`` of every ``TrainConfig`` key, in order.
 
+    Read from the class's source (``name: type = default`` and the docstring under it) rather
+    than from pydantic, so ``losskit train --help`` imports neither pydantic nor torch; a test
+    compares the result with ``TrainConfig.model_fields``.
+    """
+    tree = ast.parse(Path(__file__).with_name("config.py").read_text(encoding="utf-8"))
+    body = next(
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig"
+    ).body
+    keys = []
+    for stmt, after in zip(body, [*body[1:], None]):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and stmt.value is not None
+        ):
+            doc = ""
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                doc = str(after.value.value)
+            is_bool = ast.unparse(stmt.annotation) == "bool"
+            keys.append(
+                (stmt.target.id, is_bool, ast.literal_eval(stmt.value), " ".join(doc.split()))
+            )
+    return keys
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("config keys (override --config)")
-    for name, field in TrainConfig.model_fields.items():
-        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-        default = field.default
-        if field.annotation is bool:
-            group.add_argument(
-                *flags,
-                dest=name,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{field.description} (default: {default})",
-            )
-        else:
-            group.add_argument(
-                *flags,
-                dest=name,
-                metavar=name.upper(),
-                default=argparse.SUPPRESS,
-                help=f"{field.description} (default: {default})",
-            )
+    for name, is_bool, default, description in config_keys():
+        text = description if "(default:" in description else f"{description} (default: {default})"
+        kind: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction} if is_bool else {"metavar": name.upper()}
+        )
+        group.add_argument(f"--{name}", dest=name, default=argparse.SUPPRESS, help=text, **kind)
 
 
 def _suggest_unknown(parser: argparse.ArgumentParser) -> None:
     """Make unknown ``train`` flags an error naming the closest valid flag."""
-    known = [s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")]
     parse_known_args = parser.parse_known_args
 
     def suggestion(flag: str) -> str:
+        known = [s[2:] for a in parser._actions for s in a.option_strings if s.startswith("--")]
         stem = flag.split("=", 1)[0].lstrip("-")
         alike = [k for k in known if k[:3] == stem[:3]]  # same start first: --lamda -> --lambda…
         return did_you_mean(stem, alike, form="--{}") or did_you_mean(stem, known, form="--{}")
@@ -200,7 +214,7 @@ def model_device(model: Any) -> Any:
 def _on_first_parse(parser: argparse.ArgumentParser) -> None:
     """Add the config-key flags when ``train`` parses (its ``--help`` too), not before.
 
-    Listing the flags imports the config (pydantic), which ``losskit --help`` need not wait for.
+    Listing the flags reads the config's source, which ``losskit --help`` need not wait for.
     """
     parse_known_args = parser.parse_known_args
 
@@ -221,6 +235,19 @@ _COMMANDS = {
 }
 
 
+_PREDICT = """\
+Predict the class of each sample of --input with a run's model and write a CSV:
+index, prediction, class_name, score (and score_<class> for every class with
+--all-scores). The prediction is the class of the highest score; a score is, by
+the run's loss_type:
+  CE, focal  the class's logit (the classifier head's raw output, not a probability)
+  proxy      cos(features, proxy): the cosine similarity to the class's proxy, in
+             [-1, 1] (with several proxies per class, the most similar one)
+  combined   λ·logit + (1−λ)·cos(features, proxy), λ = the run's lambda_combined,
+             the weights of the loss
+"""
+
+
 def add_parser(sub: Any) -> None:
     """Register ``losskit train``, ``losskit evaluate`` and ``losskit predict``."""
     from losskit._extras import add_missing_extra_parser, missing_modules
@@ -233,7 +260,8 @@ def add_parser(sub: Any) -> None:
         "train",
         help=_COMMANDS["train"],
         description="Train with a validated config: defaults < --config YAML < flags. "
-        "With no argument: the digits data set, combined loss, about a minute on a CPU.",
+        "With no argument: the digits data set and the combined loss, small enough for a CPU "
+        "(each epoch line shows its time).",
         allow_abbrev=False,
         usage="losskit train [-h] [--list-configs] [--config FILE.yaml] [--resume RUN] "
         "[--KEY VALUE ...]",
@@ -246,7 +274,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--list-configs",
-        "--list_configs",
         dest="list_configs",
         action="store_true",
         help="list the example configs shipped with losskit and exit",
@@ -266,7 +293,12 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--device", default="auto")
     e.set_defaults(func=_evaluate)
 
-    q = sub.add_parser("predict", help=_COMMANDS["predict"])
+    q = sub.add_parser(
+        "predict",
+        help=_COMMANDS["predict"],
+        description=_PREDICT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     q.add_argument("--run", required=True, help="the run folder")
     q.add_argument("--input", required=True, help="X.npy: (N, *sample_shape) raw samples")
     q.add_argument("--output", required=True, help="the CSV file to write")
@@ -278,7 +310,6 @@ def add_parser(sub: Any) -> None:
     )
     q.add_argument(
         "--all-scores",
-        "--all_scores",
         dest="all_scores",
         action="store_true",
         help="also write every class's score",
