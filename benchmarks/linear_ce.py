@@ -19,7 +19,9 @@ gradients and one ``(rows, cols)`` float32 block of the size ours walks with.
 Everything runs in one process, on ``--threads`` threads (default 1), the methods' steps
 interleaved: ``--rounds`` rounds, each running every method once (the order rotated each
 round), so that a change of the machine's load reaches all methods alike. Time: the fastest
-step of each method (the median is printed too). Memory: before each step the kernel's
+step of each method in CPU time of the process (``time.process_time``: user + system, page
+faults included; on one thread it is the step's wall clock less the time other processes held
+the core), the median and the fastest wall clock printed too. Memory: before each step the kernel's
 resident-set high-water mark (``VmHWM``) is reset through ``/proc/self/clear_refs`` and the
 resident set read as the baseline; the inputs are then allocated and the step runs: the peak
 increase counts the inputs, their gradients and every temporary, whatever allocated it. glibc
@@ -122,18 +124,19 @@ def _prepare(method: str, tokens: int, vocab: int, dim: int, device: str, dtype:
 
 def measure(
     method: str, shape: tuple[int, int, int], device: str, dtype: str, libc: ctypes.CDLL | None
-) -> tuple:
-    """One step of ``method``: its time in seconds and its peak memory increase in MB."""
+) -> dict[str, float]:
+    """One step of ``method``: its ``time`` (the process's CPU time on the CPU, wall clock on
+    CUDA) and ``wall`` clock in seconds, and its peak memory increase ``mb`` in MB."""
+    clock = time.perf_counter if device == "cuda" else time.process_time
     peak = _Peak(device, libc)
     step = _prepare(method, *shape, device, dtype)
-    start = time.perf_counter()
+    start, wall = clock(), time.perf_counter()
     step()
     if device == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    mb = peak.read()
+    done = {"time": clock() - start, "wall": time.perf_counter() - wall, "mb": peak.read()}
     del step
-    return seconds, mb
+    return done
 
 
 def memory_floor_mb(tokens: int, vocab: int, dim: int, device: str, dtype: str) -> tuple:
@@ -149,15 +152,17 @@ def memory_floor_mb(tokens: int, vocab: int, dim: int, device: str, dtype: str) 
 def interleaved(
     shape: tuple[int, int, int], args: argparse.Namespace, libc: ctypes.CDLL | None
 ) -> dict:
-    """``{method: (times, peak MBs)}`` over ``args.rounds`` rounds of every method in turn."""
-    runs: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in METHODS}
+    """``{method: {key: values}}`` over ``args.rounds`` rounds of every method in turn (keys of
+    :func:`measure`)."""
+    runs: dict[str, dict[str, list[float]]] = {m: {} for m in METHODS}
     for r in range(args.rounds):
         for method in METHODS[r % len(METHODS) :] + METHODS[: r % len(METHODS)]:
-            seconds, mb = measure(method, shape, args.device, args.dtype, libc)
-            runs[method][0].append(seconds)
-            runs[method][1].append(mb)
-            print(f"  V={shape[1]} round {r + 1} {method}: {seconds:.2f} s, {mb:.0f} MB",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            done = measure(method, shape, args.device, args.dtype, libc)
+            for key, value in done.items():
+                runs[method].setdefault(key, []).append(value)
+            print(f"  V={shape[1]} round {r + 1} {method}: {done['time']:.2f} s "
+                  f"({done['wall']:.2f} s wall), {done['mb']:.0f} MB", file=sys.stderr,
+                  flush=True)  # fmt: skip
     return runs
 
 
@@ -184,8 +189,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, "
           f"{args.device}; N={args.tokens} tokens, D={args.dim}; {args.rounds} rounds of the "
           "methods interleaved in one process")  # fmt: skip
-    print("time: fastest step of each method (median in the line below the table); memory: "
-          "peak increase during the step, inputs included\n")  # fmt: skip
+    print("time: fastest step of each method, CPU time of the process on the CPU (wall clock on"
+          " CUDA), medians and wall clock below the table; memory: peak increase during the "
+          "step, inputs included\n")  # fmt: skip
     head = ("| V | block | time ours | time dense | time torch chunked | mem ours | mem dense "
             "| mem torch chunked | floor s | floor MB |")  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -193,17 +199,17 @@ def main() -> None:
     for vocab in args.vocab:
         runs = interleaved((args.tokens, vocab, args.dim), args, libc)
         floor_mb, block = memory_floor_mb(args.tokens, vocab, args.dim, args.device, args.dtype)
-        floor_s = min(runs["floor"][0])
+        floor_s = min(runs["floor"]["time"])
         cells = [f"{vocab:,}", f"{block[0]}×{block[1]}"]
-        cells += [_ratio(min(runs[m][0]), floor_s, "s") for m in METHODS[1:]]
-        cells += [_ratio(max(runs[m][1]), floor_mb, "MB") for m in METHODS[1:]]
+        cells += [_ratio(min(runs[m]["time"]), floor_s, "s") for m in METHODS[1:]]
+        cells += [_ratio(max(runs[m]["mb"]), floor_mb, "MB") for m in METHODS[1:]]
         cells += [f"{floor_s:.2f}", f"{floor_mb:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-        floor_median = statistics.median(runs["floor"][0])
-        ratios = ", ".join(
-            f"{m} {statistics.median(runs[m][0]) / floor_median:.2f}×" for m in METHODS[1:]
-        )
-        medians.append(f"V={vocab:,}: median time / median floor: {ratios}")
+        for name, key, pick in (("median time", "time", statistics.median),
+                                ("fastest wall clock", "wall", min)):  # fmt: skip
+            base = pick(runs["floor"][key])
+            ratios = ", ".join(f"{m} {pick(runs[m][key]) / base:.2f}×" for m in METHODS[1:])
+            medians.append(f"V={vocab:,}, {name} / the floor's: {ratios}")
     print("\n".join([*lines, "", *medians]))
     print("\nRatios to the floor: time = the 3 GEMMs of h·Wᵀ forward+backward, measured; memory ="
           " inputs + their gradients + one float32 block of ours, counted.")  # fmt: skip
