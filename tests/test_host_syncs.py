@@ -125,21 +125,7 @@ def test_value_checks_catch_bad_labels_only_when_on():
         losskit.functional.cross_entropy(logits, labels)
 
 
-# Losses that still read values on the host with checks off (torch.unique over the labels,
-# boolean masks, sorting sizes): the work left, listed so that a fix shows as XPASS.
-STILL_SYNC = {
-    "barlow_twins", "cross_batch_memory", "dcl", "focal_proxy_anchor", "linear_cross_entropy",
-    "lovasz_softmax", "multi_proxy_anchor", "proxy_anchor", "quantile", "vicreg",
-}  # fmt: skip
-
-
-def _mark(name: str) -> Any:
-    reason = "still makes a host sync with checks off"
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if name in STILL_SYNC else []
-    return pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", [_mark(n) for n in sorted(EXAMPLES)])
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_loss_call_makes_no_sync_with_checks_off(name, syncs):
     module, args = _call(name)
     with losskit.checks(False), syncs:
@@ -165,18 +151,7 @@ def _objective(loss_type: str) -> tuple[Objective, tuple[torch.Tensor, ...]]:
     return objective, (features, logits, torch.arange(12) % 5)
 
 
-PROXY_SYNC = pytest.mark.xfail(strict=True, reason="Proxy-Anchor groups labels with unique")
-
-
-@pytest.mark.parametrize(
-    "loss_type",
-    [
-        "CE",
-        pytest.param("proxy", marks=PROXY_SYNC),
-        pytest.param("combined", marks=PROXY_SYNC),
-        "focal",
-    ],
-)
+@pytest.mark.parametrize("loss_type", ["CE", "proxy", "combined", "focal"])
 def test_trainer_objective_makes_no_sync_with_checks_off(loss_type, syncs):
     objective, args = _objective(loss_type)
     with losskit.checks(False), syncs:

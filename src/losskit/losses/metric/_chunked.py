@@ -117,24 +117,37 @@ def focal_negative_exponent(
     return z, slope.masked_fill_(s > 1, alpha)
 
 
+def num_distinct(labels: Tensor) -> Tensor:
+    """The number of distinct values of the non-empty 1-D ``labels``, as a device scalar."""
+    ordered = labels.sort().values
+    return (ordered[1:] != ordered[:-1]).sum() + 1
+
+
 def positive_term(
     target_sim: Tensor,
     labels: Tensor,
+    num_classes: int,
     alpha: float,
     delta: float,
     gamma: float,
-    num_positive: int | None = None,
+    own: Tensor | None = None,
+    num_positive: Tensor | None = None,
 ) -> Tensor:
     """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy.
 
-    ``num_positive`` overrides ``|P⁺|`` (the classes of a larger batch, of which these samples
-    hold some classes).
+    ``labels`` index ``num_classes`` proxies; the sums run per class over ``(C,)`` buffers
+    (scatter), so no shape depends on the labels. Only the samples in ``own`` count (all by
+    default); ``num_positive`` overrides ``|P⁺|`` (the classes of a larger batch, of which these
+    samples hold some classes).
     """
-    classes, index = torch.unique(labels, return_inverse=True)
-    members = index.unsqueeze(0) == torch.arange(classes.numel(), device=labels.device)[:, None]
-    z = positive_exponent(target_sim, alpha, delta, gamma).unsqueeze(0)
-    z = torch.where(members, z, torch.full_like(z, -torch.inf))
-    return log1p_sum_exp(z, 1).sum() / (classes.numel() if num_positive is None else num_positive)
+    z = positive_exponent(target_sim, alpha, delta, gamma)
+    if own is not None:
+        z = torch.where(own, z, -torch.inf)
+    # per class: m = max(0, max z) (detached, as in log1p_sum_exp), then log(e^{−m} + Σ e^{z−m})
+    shift = z.new_zeros(num_classes).scatter_reduce_(0, labels, z.detach(), "amax")
+    total = torch.exp(-shift).scatter_add(0, labels, torch.exp(z - shift[labels]))
+    classes = num_distinct(labels) if num_positive is None else num_positive
+    return (shift + torch.log(total)).sum() / classes
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,13 +251,23 @@ class _Walk:
         return torch.zeros_like(self.xn), torch.empty_like(self.proxies)
 
 
-def _scaled(saved: tuple[Tensor, ...], grad_output: Tensor) -> tuple[Tensor, ...]:
-    """The stored gradients times the incoming scalar.
+Grads = tuple[Tensor | None, ...]
+
+
+def scaled_grads(saved: Grads, grad_output: Tensor) -> Grads:
+    """The gradients stored by the forward pass times the incoming scalar, on the device.
 
     Always multiplied: skipping the product when ``grad_output`` is 1 would read it on the host
-    (a sync), and an in-place product would break a second backward (``retain_graph``).
+    (a sync). The product is formed in place, so no second copy of ``∂L/∂P`` (or ``∂L/∂W``) is
+    made, unless the graph is kept for another backward (``retain_graph``), which needs the
+    stored gradients intact.
     """
-    return tuple(g * grad_output.to(g.dtype) for g in saved)
+    kept = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", lambda: True)()
+    factor = grad_output.detach()
+    return tuple(
+        None if g is None else g * factor.to(g.dtype) if kept else g.mul_(factor.to(g.dtype))
+        for g in saved
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,12 +326,10 @@ class _ProxyAnchor(torch.autograd.Function):
                 walk.add_block_grads(gx, gp, start, end, rows, raw, g)
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
-                own, count = walk.own, torch.unique(labels).numel()
-                if own.any():  # sharded: only the positive terms of the classes held here
-                    sim, own_labels = target_sim[own], labels[own]
-                    positive = positive_term(sim, own_labels, alpha, delta, pos_gamma, count)
-                else:
-                    positive = target_sim.sum() * 0.0
+                # the samples whose class is held here (sharded); |P⁺| over the whole batch
+                classes, count = proxies.shape[0], num_distinct(labels)
+                args = (classes, alpha, delta, pos_gamma, walk.own, count)
+                positive = positive_term(target_sim, walk.safe_labels, *args)
                 (g_target,) = torch.autograd.grad(positive, target_sim)
             walk.add_target_grads(gx, gp, g_target)
         ctx.save_for_backward(gx, gp)
@@ -316,7 +337,7 @@ class _ProxyAnchor(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        gx, gp = _scaled(ctx.saved_tensors, grad_output)
+        gx, gp = scaled_grads(ctx.saved_tensors, grad_output)
         return gx, gp, None, None, None, None, None, None, None
 
 
@@ -517,7 +538,7 @@ class _MarginSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         if grad_output.dim() == 0:
-            gx, gp = _scaled(ctx.saved_tensors, grad_output)
+            gx, gp = scaled_grads(ctx.saved_tensors, grad_output)
         else:
             xn, proxies, labels, lse = ctx.saved_tensors
             softmax: Softmax = ctx.softmax
