@@ -11,6 +11,7 @@ indexing...). Where CUDA exists, ``torch.cuda.set_sync_debug_mode("error")`` che
 from __future__ import annotations
 
 import collections
+import functools
 from typing import Any
 
 import pytest
@@ -133,6 +134,69 @@ def test_loss_call_makes_no_sync_with_checks_off(name, syncs):
     assert not syncs.ops, f"{name}: {dict(syncs.ops)}"
 
 
+def _labelled(classes: int = 7) -> tuple[torch.Tensor, ...]:
+    """Embeddings, labels (some classes absent) and proxies, float64."""
+    x = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    proxies = torch.randn(classes, 4, dtype=torch.float64, requires_grad=True)
+    return x, torch.tensor([0, 0, 3, 3, 3, 5, 1, 1, 6]), proxies
+
+
+def _segmentation(ignore: int, channels: int = 3) -> tuple[torch.Tensor, ...]:
+    """Logits (``(N, H, W)`` for one channel) and a target with ``ignore`` in two rows."""
+    target = torch.randint(0, max(channels, 2), (2, 4, 5))
+    target[0, :2] = ignore
+    logits = torch.randn(2, channels, 4, 5, dtype=torch.float64, requires_grad=True)
+    return logits.squeeze(1) if channels == 1 else logits, target
+
+
+def _head() -> tuple[torch.Tensor, ...]:
+    hidden = torch.randn(6, 3, requires_grad=True)
+    weight = torch.randn(11, 3, requires_grad=True)
+    return hidden, weight, torch.tensor([0, 4, -100, 10, 2, 2])
+
+
+def _levels() -> tuple[torch.Tensor, ...]:
+    return torch.randn(4, 2, requires_grad=True), torch.randn(4), torch.tensor([0.2, 0.8])
+
+
+F = losskit.functional
+# Paths the contract examples do not take: (function, its inputs, its options).
+OPTION_PATHS: dict[str, tuple[Any, Any, dict[str, Any]]] = {
+    "proxy_anchor chunked": (F.proxy_anchor, _labelled, {"chunk_size": 2}),
+    "focal_proxy_anchor chunked": (F.focal_proxy_anchor, _labelled, {"chunk_size": 3}),
+    "arcface per sample": (F.arcface, _labelled, {"reduction": "none", "chunk_size": 2}),
+    "lovasz_softmax ignore_index": (
+        F.lovasz_softmax, lambda: _segmentation(255), {"ignore_index": 255}
+    ),
+    "lovasz_softmax ignored class": (
+        F.lovasz_softmax, lambda: _segmentation(0), {"ignore_index": 0, "per_image": True}
+    ),
+    "lovasz_hinge ignore_index": (
+        F.lovasz_hinge, lambda: _segmentation(-1, channels=1), {"ignore_index": -1}
+    ),
+    "quantile tensor levels": (F.quantile, _levels, {}),
+    "linear_cross_entropy vocabulary blocks": (
+        F.linear_cross_entropy, _head, {"chunk_size": (4, 3), "reduction": "none"}
+    ),
+}  # fmt: skip
+
+
+def _option_path(path: str, device: str = "cpu") -> tuple[Any, tuple[torch.Tensor, ...]]:
+    """The function of ``path`` with its options, and its inputs built on ``device``."""
+    fn, inputs, options = OPTION_PATHS[path]
+    torch.manual_seed(0)
+    with torch.device(device):
+        return functools.partial(fn, **options), inputs()
+
+
+@pytest.mark.parametrize("path", sorted(OPTION_PATHS))
+def test_option_paths_make_no_sync_with_checks_off(path, syncs):
+    fn, args = _option_path(path)
+    with losskit.checks(False), syncs:
+        fn(*args).sum().backward()
+    assert not syncs.ops, f"{path}: {dict(syncs.ops)}"
+
+
 def test_each_value_check_makes_one_sync(syncs):
     logits = torch.randn(6, 4, requires_grad=True)
     labels = torch.tensor([0, 1, 2, 3, -100, 1])
@@ -186,5 +250,18 @@ def test_cuda_trainer_objective_makes_no_sync_with_checks_off(loss_type):
     try:
         with losskit.checks(False):
             objective(*args).total.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@CUDA
+@pytest.mark.parametrize("path", sorted(OPTION_PATHS))
+def test_cuda_option_paths_make_no_sync_with_checks_off(path):
+    fn, args = _option_path(path, "cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with losskit.checks(False):
+            fn(*args).sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
