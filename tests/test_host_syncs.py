@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +23,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losskit
-from losskit.train.config import TrainConfig
+from losskit.train import loop
+from losskit.train.config import TrainConfig, load_config
 from losskit.train.objective import Objective
+from losskit.train.run_folder import RunFolder
+from losskit.train.runtime import Runtime
+from losskit.train.tracking import Callback, Progress, standard_callbacks
 from tests.test_contract import EXAMPLES
 
 SHAPE_FROM_VALUES = {
@@ -45,6 +53,8 @@ class SyncCounter(TorchDispatchMode):
         super().__init__()
         self.ops: collections.Counter[str] = collections.Counter()
         self.active = False
+        # tensors that stay on the host in a GPU run too (their reads are no device sync)
+        self.on_host: Callable[[torch.Tensor], bool] = lambda tensor: False
 
     def __enter__(self) -> SyncCounter:
         self.active = True
@@ -56,7 +66,9 @@ class SyncCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         name = func._schema.name.split("::")[1]
-        if name == "_local_scalar_dense" or name in SHAPE_FROM_VALUES:
+        if name == "_local_scalar_dense" and self.on_host(args[0]):
+            pass
+        elif name == "_local_scalar_dense" or name in SHAPE_FROM_VALUES:
             self.ops[name] += 1
         elif name == "index" and any(
             isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None
@@ -265,3 +277,98 @@ def test_cuda_option_paths_make_no_sync_with_checks_off(path):
             fn(*args).sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+# --- the trainer's steps -----------------------------------------------------------------------
+
+
+class _Drawn:
+    """A training loader's batches of one epoch, drawn beforehand: the loader works on the host
+    (its index lists are no device reads), so only the steps themselves are counted."""
+
+    def __init__(self, loader: Any, epoch: int) -> None:
+        loader.sampler.set_epoch(epoch)
+        self.sampler, self.batches = loader.sampler, list(loader)
+        self.sampler.set_epoch = lambda epoch: None
+
+    def __iter__(self) -> Any:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _Logged(Callback):
+    """Keeps what ``on_log`` hands over."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[int, dict[str, float]]] = []
+
+    def on_log(self, run: Any, steps: list[tuple[int, dict[str, float]]]) -> None:
+        self.logged += steps
+
+
+def _epoch_run(tmp_path: Path, device: str = "cpu", **overrides: Any) -> tuple[Any, list[Any]]:
+    """A run ready for its first epoch (started: TensorBoard open), with the standard
+    callbacks, a progress bar and a :class:`_Logged`."""
+    settings = {"epochs": 1, "hidden_dim": 16, "embedding_dim": 8, "device": device,
+                "output_dir": str(tmp_path)}  # fmt: skip
+    config = load_config(overrides={**settings, **overrides})
+    run = loop.setup(config, RunFolder(tmp_path), None, Runtime.from_env(device, amp=config.amp))
+    run.train_loader = _Drawn(run.train_loader, 1)
+    cbs = [*standard_callbacks(run, io.StringIO()), Progress(), _Logged()]
+    loop.start(run, cbs, resumed=False)
+    return run, cbs
+
+
+def _log_steps(steps: int, every: int) -> int:
+    """How many steps of an epoch of ``steps`` read the losses: each ``every``-th and the last."""
+    return steps // every + (steps % every != 0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"loss_type": "combined", "log_every": 4},
+        {"loss_type": "CE", "grad_accum_steps": 3, "log_every": 2},
+        {"loss_type": "proxy", "proxy_type": "FocalStyleProxyAnchorLoss", "log_every": 6,
+         "amp": True},
+        {"proxy_type": "MultiProxyAnchorLoss", "optimizer": "sgd", "grad_clip": None},
+    ],
+)  # fmt: skip
+def test_trainer_steps_read_the_device_once_per_log_every_steps(tmp_path, syncs, overrides):
+    run, cbs = _epoch_run(tmp_path, **overrides)
+    counters = lambda: [state.get("step") for state in run.optimizer.state.values()]  # noqa: E731
+    syncs.on_host = lambda tensor: any(tensor is step for step in counters())  # AdamW's counts
+    with syncs:
+        loop.train_epoch(run, cbs)
+    n, every = run.steps_per_epoch, run.config.log_every
+    assert n > every  # several windows
+    assert syncs.ops == {"tolist": _log_steps(n, every)}, dict(syncs.ops)
+    assert [step for step, _ in cbs[-1].logged] == list(range(1, n + 1))  # each once, in order
+
+
+def test_log_every_changes_no_logged_value(tmp_path):
+    """The losses of every step and the epoch's sums, read every step or every 7 steps."""
+    logged = []
+    for every in (1, 7):
+        run, cbs = _epoch_run(tmp_path / str(every), loss_type="combined", log_every=every)
+        loop.train_epoch(run, cbs)
+        logged.append((cbs[-1].logged, run.epoch_sums))
+    assert logged[0] == logged[1]
+
+
+@CUDA
+@pytest.mark.parametrize("loss_type", ["combined", "CE"])
+def test_cuda_trainer_steps_sync_once_per_log_every_steps(tmp_path, loss_type):
+    run, cbs = _epoch_run(tmp_path, "cuda", loss_type=loss_type, log_every=4, amp=True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loop.train_epoch(run, cbs)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchronizing" in str(w.message)]
+    assert len(syncs) == _log_steps(run.steps_per_epoch, 4), [str(w.message) for w in syncs]

@@ -117,37 +117,29 @@ def focal_negative_exponent(
     return z, slope.masked_fill_(s > 1, alpha)
 
 
-def num_distinct(labels: Tensor) -> Tensor:
-    """The number of distinct values of the non-empty 1-D ``labels``, as a device scalar."""
-    ordered = labels.sort().values
-    return (ordered[1:] != ordered[:-1]).sum() + 1
-
-
 def positive_term(
     target_sim: Tensor,
     labels: Tensor,
-    num_classes: int,
     alpha: float,
     delta: float,
     gamma: float,
     own: Tensor | None = None,
-    num_positive: Tensor | None = None,
 ) -> Tensor:
     """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy.
 
-    ``labels`` index ``num_classes`` proxies; the sums run per class over ``(C,)`` buffers
-    (scatter), so no shape depends on the labels. Only the samples in ``own`` count (all by
-    default); ``num_positive`` overrides ``|P⁺|`` (the classes of a larger batch, of which these
-    samples hold some classes).
+    Row ``j`` of a ``(B, B)`` membership matrix holds the class of the ``j``-th smallest label
+    when it is the first of its class (else nothing), so each class in the batch gets one row,
+    in ascending order, and no shape depends on the labels. Only the samples in ``own`` count
+    in the sums (all by default); ``|P⁺|`` counts the classes of all ``labels``.
     """
-    z = positive_exponent(target_sim, alpha, delta, gamma)
+    ordered = labels.sort().values
+    first = torch.cat([torch.ones_like(ordered[:1], dtype=torch.bool), ordered[1:] != ordered[:-1]])
+    members = (ordered.unsqueeze(1) == labels.unsqueeze(0)) & first.unsqueeze(1)
     if own is not None:
-        z = torch.where(own, z, -torch.inf)
-    # per class: m = max(0, max z) (detached, as in log1p_sum_exp), then log(e^{−m} + Σ e^{z−m})
-    shift = z.new_zeros(num_classes).scatter_reduce_(0, labels, z.detach(), "amax")
-    total = torch.exp(-shift).scatter_add(0, labels, torch.exp(z - shift[labels]))
-    classes = num_distinct(labels) if num_positive is None else num_positive
-    return (shift + torch.log(total)).sum() / classes
+        members &= own.unsqueeze(0)
+    z = positive_exponent(target_sim, alpha, delta, gamma).unsqueeze(0)
+    z = torch.where(members, z, torch.full_like(z, -torch.inf))
+    return log1p_sum_exp(z, 1).sum() / first.sum()
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,10 +318,8 @@ class _ProxyAnchor(torch.autograd.Function):
                 walk.add_block_grads(gx, gp, start, end, rows, raw, g)
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
-                # the samples whose class is held here (sharded); |P⁺| over the whole batch
-                classes, count = proxies.shape[0], num_distinct(labels)
-                args = (classes, alpha, delta, pos_gamma, walk.own, count)
-                positive = positive_term(target_sim, walk.safe_labels, *args)
+                # sharded: the samples whose class is held here; |P⁺| over the whole batch
+                positive = positive_term(target_sim, labels, alpha, delta, pos_gamma, walk.own)
                 (g_target,) = torch.autograd.grad(positive, target_sim)
             walk.add_target_grads(gx, gp, g_target)
         ctx.save_for_backward(gx, gp)

@@ -167,7 +167,7 @@ def _anchor_from_similarity(sim: Tensor, labels: Tensor, alpha: float, delta: fl
     z = (alpha * (sim + delta)).masked_fill(targets, -torch.inf)
     negative = log1p_sum_exp(z, 0).sum() / sim.shape[1]
     target_sim = sim.gather(1, labels.unsqueeze(1)).squeeze(1)
-    return positive_term(target_sim, labels, sim.shape[1], alpha, delta, 0.0) + negative
+    return positive_term(target_sim, labels, alpha, delta, 0.0) + negative
 
 
 def _cosine(x: Tensor, proxies: Tensor) -> Tensor:
