@@ -3,8 +3,9 @@
 1. setup: the checkpoint to resume (verified, its config compared), data, model, objective,
    optimiser, schedule, loaders — nothing is written before this has succeeded;
 2. start: the run folder, stale temporary files removed, the callbacks' ``on_train_start``;
-3. epochs: :func:`train_epoch` (steps with gradient accumulation), :func:`evaluate_epoch`
-   (validation and test, model selection), :func:`save_epoch` (``best.pt``, ``last.pt``);
+3. epochs: :func:`train_epoch` (steps with gradient accumulation, their losses read from the
+   device every ``log_every`` steps), :func:`evaluate_epoch` (validation and test, model
+   selection), :func:`save_epoch` (``best.pt``, ``last.pt``);
 4. finish: the selected model's test evaluation, results, the callbacks' ``on_train_end``.
 
 Everything written and printed besides the checkpoints (banner, progress bar, epoch lines,
