@@ -297,10 +297,17 @@ class _Drawn:
 
 
 class _Logged(Callback):
-    """Keeps what ``on_log`` hands over."""
+    """Keeps what ``on_log`` hands over (and, when ``read``, each step's values as read in
+    ``on_step_end``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: bool = False) -> None:
+        self.read = read
         self.logged: list[tuple[int, dict[str, float]]] = []
+        self.each: list[tuple[int, dict[str, float]]] = []
+
+    def on_step_end(self, run: Any, parts: Any, values: Any) -> None:
+        if self.read:
+            self.each.append((run.global_step, dict(values)))
 
     def on_log(self, run: Any, steps: list[tuple[int, dict[str, float]]]) -> None:
         self.logged += steps
@@ -347,11 +354,14 @@ def test_trainer_steps_read_the_device_once_per_log_every_steps(tmp_path, syncs,
 
 
 def test_log_every_changes_no_logged_value(tmp_path):
-    """The losses of every step and the epoch's sums, read every step or every 7 steps."""
+    """The losses of every step and the epoch's sums, read every step, every 7 steps, or by a
+    callback at each step."""
     logged = []
     for every in (1, 7):
         run, cbs = _epoch_run(tmp_path / str(every), loss_type="combined", log_every=every)
+        cbs[-1].read = True
         loop.train_epoch(run, cbs)
+        assert cbs[-1].each == cbs[-1].logged  # values read at each step: the same floats
         logged.append((cbs[-1].logged, run.epoch_sums))
     assert logged[0] == logged[1]
 
