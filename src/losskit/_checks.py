@@ -43,6 +43,7 @@ __all__ = [
     "check_shape",
     "check_tensor",
     "check_values",
+    "checks_enabled",
     "closest",
     "did_you_mean",
     "fail",

@@ -115,6 +115,21 @@ def test_without_bias_and_frozen_weight():
     torch.testing.assert_close(gw, torch.autograd.grad(_dense(h.detach(), wr, y), wr)[0])
 
 
+def test_retained_graph_keeps_the_stored_gradients():
+    """Each backward of a kept graph scales the gradients stored by the forward pass afresh;
+    the last one (graph not kept) may scale them in place."""
+    h, w, b, y = _inputs()
+    leaves = [x.clone().requires_grad_() for x in (h, w, b)]
+    loss = LF.linear_cross_entropy(*leaves[:2], y, bias=leaves[2], chunk_size=(8, 8))
+    first = torch.autograd.grad(loss, leaves, retain_graph=True)
+    second = torch.autograd.grad(0.5 * loss, leaves, retain_graph=True)
+    last = torch.autograd.grad(-3.0 * loss, leaves)
+    ref = torch.autograd.grad(_dense(*leaves[:2], y, bias=leaves[2]), leaves)
+    for ours, scale in ((first, 1.0), (second, 0.5), (last, -3.0)):
+        for a, r in zip(ours, ref):
+            torch.testing.assert_close(a, scale * r, rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize("reduction", ("mean", "sum", "none"))
 def test_all_ignored_is_zero_and_connected(reduction):
     h, w, b, _ = _inputs()

@@ -249,6 +249,29 @@ def test_ignore_index_drops_pixels():
     assert torch.isfinite(out)
 
 
+def test_lovasz_ignore_index_that_is_a_class_drops_those_pixels():
+    """Ignored pixels are kept in the (fixed-shape) sort with error 0: the same as dropping
+    them, even when the ignored label is a class index; an image with none left counts 0."""
+    logits, labels, _ = _case(n=2, c=3, shape=(3, 3))
+    keep = labels.reshape(-1) != 0
+    p = torch.softmax(logits, 1).movedim(1, -1).reshape(-1, 3)[keep]
+    ref = _lovasz_classes(p.T.unsqueeze(0), labels.reshape(-1)[keep].unsqueeze(0))
+    torch.testing.assert_close(LF.lovasz_softmax(logits, labels, ignore_index=0), ref)
+    x = logits[:, 0].detach().clone().requires_grad_()
+    binary = (labels > 0).long()
+    kept = binary.reshape(-1) == 0  # ignoring 1 leaves the background pixels
+
+    def reference(x):
+        return _lovasz_reference(F.relu(1 + x.reshape(-1)[kept]), x.new_zeros(int(kept.sum())))
+
+    _same(lambda x: LF.lovasz_hinge(x, binary, ignore_index=1), reference, x, atol=1e-12)
+    none_left = torch.full_like(labels, 7)
+    out = LF.lovasz_softmax(logits, none_left, ignore_index=7, per_image=True)
+    out.backward()
+    assert float(out.detach()) == 0.0
+    assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
 def test_modules_and_half_precision():
     logits, labels, _ = _case()
     for name, kw in [

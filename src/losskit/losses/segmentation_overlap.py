@@ -386,18 +386,27 @@ def mcc(
 
 
 def _lovasz_grad(sorted_fg: Tensor) -> Tensor:
-    """Gradient of the Lovász extension of the Jaccard loss at the sorted foreground indicator."""
-    total = sorted_fg.sum()
+    """Gradient of the Lovász extension of the Jaccard loss at the foreground indicator, sorted
+    along dim 0 (one column per class)."""
+    total = sorted_fg.sum(0)
     inter = total - sorted_fg.cumsum(0)
     union = total + (1.0 - sorted_fg).cumsum(0)
     jac = 1.0 - inter / union
     return torch.cat([jac[:1], jac[1:] - jac[:-1]])
 
 
-def _lovasz(errors: Tensor, fg: Tensor) -> Tensor:
-    """``⟨sort(errors)↓, ∇Δ_J⟩`` for flat ``errors`` and foreground indicator ``fg``."""
-    ordered, perm = torch.sort(errors, descending=True)
-    return torch.dot(ordered, _lovasz_grad(fg[perm]))
+def _lovasz(errors: Tensor, fg: Tensor, keep: Tensor | None) -> Tensor:
+    """``⟨sort(errors)↓, ∇Δ_J⟩`` along dim 0 of ``errors`` and foreground indicator ``fg``.
+
+    The pixels outside ``keep`` (ignored) get error 0 and no foreground: sorted after every
+    positive error, they change neither the positive errors' weights nor the sum, and the
+    shapes never depend on the labels.
+    """
+    if keep is not None:
+        keep = keep.view(-1, *([1] * (errors.dim() - 1)))
+        errors, fg = torch.where(keep, errors, 0.0), torch.where(keep, fg, 0.0)
+    ordered, perm = torch.sort(errors, dim=0, descending=True)
+    return (ordered * _lovasz_grad(fg.gather(0, perm))).sum(0)
 
 
 def _check_lovasz_target(
@@ -478,15 +487,11 @@ def lovasz_softmax(
     def loss_of(image: int | None) -> Tensor:
         p = (probs if image is None else probs[image]).reshape(-1, x.shape[1])
         labels = (t if image is None else t[image]).reshape(-1)
-        if ignore_index is not None:
-            keep = labels != ignore_index
-            p, labels = p[keep], labels[keep]
-        terms = []
-        for c in range(x.shape[1]):
-            fg = (labels == c).to(p.dtype)
-            if fg.sum() > 0:
-                terms.append(_lovasz((fg - p[:, c]).abs(), fg))
-        return torch.stack(terms).mean() if terms else p.sum() * 0.0
+        keep = None if ignore_index is None else labels != ignore_index
+        fg = (labels.unsqueeze(1) == torch.arange(x.shape[1], device=p.device)).to(p.dtype)
+        terms = _lovasz((fg - p).abs(), fg, keep)  # (C,), one per class
+        present = (fg if keep is None else fg * keep.unsqueeze(1)).sum(0) > 0
+        return torch.where(present, terms, 0.0).sum() / present.sum().clamp_min(1)
 
     return _per_image(per_image, x.shape[0], loss_of).to(x.dtype)
 
@@ -542,14 +547,10 @@ def lovasz_hinge(
     def loss_of(image: int | None) -> Tensor:
         scores = (xc if image is None else xc[image]).reshape(-1)
         labels = (t if image is None else t[image]).reshape(-1)
-        if ignore_index is not None:
-            keep = labels != ignore_index
-            scores, labels = scores[keep], labels[keep]
-        if labels.numel() == 0:
-            return scores.sum() * 0.0
+        keep = None if ignore_index is None else labels != ignore_index
         fg = labels.to(scores.dtype)
         errors = F.relu(1.0 - scores * (2.0 * fg - 1.0))
-        return _lovasz(errors, fg)
+        return _lovasz(errors, fg, keep)
 
     return _per_image(per_image, x.shape[0], loss_of).to(x.dtype)
 

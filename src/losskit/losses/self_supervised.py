@@ -63,8 +63,13 @@ def _views(
 
 
 def _off_diagonal(m: Tensor) -> Tensor:
-    """The off-diagonal entries of a square matrix, flattened."""
-    return m[~torch.eye(m.shape[0], dtype=torch.bool, device=m.device)]
+    """The off-diagonal entries ``(n, n − 1)`` of a square ``(n, n)`` matrix, row by row.
+
+    A view, so the shape never depends on the values: the flat matrix without its last entry,
+    read in rows of ``n + 1``, starts each row with a diagonal entry.
+    """
+    n = m.shape[0]
+    return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].reshape(n, n - 1)
 
 
 def barlow_twins(
@@ -224,10 +229,9 @@ def negative_cosine(p: Tensor, z: Tensor, *, reduction: Reduction = "mean") -> T
 
 def _dcl_direction(u: Tensor, v: Tensor, temperature: float) -> Tensor:
     """Per-anchor DCL of ``u`` against its positive in ``v`` and the negatives of both views."""
-    off = ~torch.eye(u.shape[0], dtype=torch.bool, device=u.device)
     sim_uu = u @ u.T / temperature
     sim_uv = u @ v.T / temperature
-    negatives = torch.cat([sim_uu[off].view(u.shape[0], -1), sim_uv[off].view(u.shape[0], -1)], 1)
+    negatives = torch.cat([_off_diagonal(sim_uu), _off_diagonal(sim_uv)], 1)
     return -torch.diagonal(sim_uv) + torch.logsumexp(negatives, dim=1)
 
 

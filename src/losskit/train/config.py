@@ -208,6 +208,8 @@ class TrainConfig(BaseModel):
     """the run folder (default: runs/<timestamp>-<loss_type>)"""
     eval_every: int = 1
     """evaluate every this many epochs (and always after the last)"""
+    log_every: int = 10
+    """read the losses from the device every this many steps (and at each epoch's end)"""
     patience: int | None = None
     """stop after this many evaluations without a better validation score (none: never)"""
     quiet: bool = False
@@ -328,6 +330,7 @@ class TrainConfig(BaseModel):
         "hidden_dim",
         "proxies_per_class",
         "eval_every",
+        "log_every",
         "image_size",
         "grad_accum_steps",
         "pool_grid",

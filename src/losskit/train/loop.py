@@ -3,8 +3,9 @@
 1. setup: the checkpoint to resume (verified, its config compared), data, model, objective,
    optimiser, schedule, loaders — nothing is written before this has succeeded;
 2. start: the run folder, stale temporary files removed, the callbacks' ``on_train_start``;
-3. epochs: :func:`train_epoch` (steps with gradient accumulation), :func:`evaluate_epoch`
-   (validation and test, model selection), :func:`save_epoch` (``best.pt``, ``last.pt``);
+3. epochs: :func:`train_epoch` (steps with gradient accumulation, their losses read from the
+   device every ``log_every`` steps), :func:`evaluate_epoch` (validation and test, model
+   selection), :func:`save_epoch` (``best.pt``, ``last.pt``);
 4. finish: the selected model's test evaluation, results, the callbacks' ``on_train_end``.
 
 Everything written and printed besides the checkpoints (banner, progress bar, epoch lines,
@@ -32,6 +33,7 @@ from typing import IO, Any
 import torch
 from torch import nn
 
+import losskit
 from losskit.errors import RunError
 from losskit.train import assembly
 from losskit.train.checkpoint import (
@@ -61,11 +63,18 @@ from losskit.train.runtime import (
     wrap_model,
 )
 from losskit.train.state import RESULT_KEYS, EvalSplit, RunState, Selection
-from losskit.train.tracking import Callback, loss_values, standard_callbacks
+from losskit.train.tracking import (
+    Callback,
+    StepValues,
+    loss_tensor,
+    standard_callbacks,
+    step_values,
+)
 
 __all__ = ["NonFiniteLossError", "train"]
 
 LOSS_KEYS = ("Loss/Total", "Loss/CE", "Loss/Proxy")
+Window = list[tuple[int, torch.Tensor, float]]  # (global step, its losses (3,), its lr)
 
 
 class NonFiniteLossError(RunError):
@@ -240,7 +249,11 @@ def start(run: RunState, cbs: Sequence[Callback], *, resumed: bool) -> None:
 
 def train_epoch(run: RunState, cbs: Sequence[Callback]) -> None:
     """One epoch of optimiser steps; each adds up the gradients of ``grad_accum_steps``
-    batches (each batch's loss divided by the size of its group)."""
+    batches (each batch's loss divided by the size of its group).
+
+    The steps read nothing back from the device (value checks off: the labels come from the
+    run's own data) but every ``log_every`` steps and at the epoch's last step, when
+    :func:`log_steps` reads the losses of the steps since (one host sync)."""
     run.epoch += 1
     run.epoch_started = time.perf_counter()
     torch.manual_seed(epoch_seed(run.config.seed, run.epoch))  # dropout of this epoch
@@ -250,25 +263,55 @@ def train_epoch(run: RunState, cbs: Sequence[Callback]) -> None:
     for cb in cbs:
         cb.on_epoch_start(run)
     n, k = len(run.train_loader), run.config.grad_accum_steps
-    group: list[dict[str, float]] = []
     run.epoch_sums = dict.fromkeys(LOSS_KEYS, 0.0)
+    zeros = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=run.runtime.device)
+    sums, group, batches = zeros.clone(), zeros.clone(), 0
+    window: Window = []  # the steps to log
     for i, (x, y) in enumerate(run.train_loader):
         size = min(k, n - (i // k) * k)
-        parts, values = forward_backward(run, x, y, 1.0 / size)
-        group.append(values)
-        if len(group) == size:
+        with losskit.checks(False):
+            parts = forward_backward(run, x, y, 1.0 / size)
+        group, batches = group + loss_tensor(parts), batches + 1
+        if batches == size:
+            lr = float(run.schedule.get_last_lr()[0])
             optimizer_step(run)
-            step = {key: sum(v[key] for v in group) / size for key in values}
-            for key in LOSS_KEYS:
-                run.epoch_sums[key] += step[key]
-            group = []
+            step = group / size
+            sums += step
+            window.append((run.global_step, step, lr))
+            group, batches = zeros.clone(), 0
             for cb in cbs:
-                cb.on_step_end(run, parts, step)
+                cb.on_step_end(run, parts, StepValues(step, lr))
+            if run.global_step % run.config.log_every == 0 or i == n - 1:
+                log_steps(run, cbs, window, sums)
+                window = []
 
 
-def forward_backward(
-    run: RunState, x: torch.Tensor, y: torch.Tensor, weight: float
-) -> tuple[LossParts, dict[str, float]]:
+def log_steps(run: RunState, cbs: Sequence[Callback], window: Window, sums: torch.Tensor) -> None:
+    """Read the losses of the ``window``'s steps and the epoch's ``sums`` (one host sync), hand
+    the steps to the callbacks' ``on_log`` and stop at the first non-finite loss."""
+    *rows, totals = torch.stack([losses for _, losses, _ in window] + [sums]).tolist()
+    run.epoch_sums = dict(zip(LOSS_KEYS, totals))
+    steps = [(number, step_values(row, lr)) for (number, _, lr), row in zip(window, rows)]
+    finite = [math.isfinite(values["Loss/Total"]) for _, values in steps]
+    bad = finite.index(False) if False in finite else len(steps)
+    if bad:
+        for cb in cbs:
+            cb.on_log(run, steps[:bad])
+    if bad < len(steps):
+        raise _non_finite(run, *steps[bad])
+
+
+def _non_finite(run: RunState, step: int, values: dict[str, float]) -> NonFiniteLossError:
+    kept = run.folder.last if run.checkpoint_epoch is not None else "none (first epoch)"
+    return NonFiniteLossError(
+        f"train: the loss became {values['Loss/Total']} at epoch {run.epoch}, step {step} "
+        f"(Loss/CE={values['Loss/CE']:.4g}, Loss/Proxy={values['Loss/Proxy']:.4g}); stopped. "
+        f"The last good checkpoint is {kept}. Try a lower --lr or --proxy_lr_multiplier, or "
+        "--grad_clip."
+    )
+
+
+def forward_backward(run: RunState, x: torch.Tensor, y: torch.Tensor, weight: float) -> LossParts:
     """One batch: forward, loss, backward of ``weight · loss`` (gradients add up)."""
     device, pin = run.runtime.device, run.runtime.device.type == "cuda"
     x, y = x.to(device, non_blocking=pin), y.to(device, non_blocking=pin)
@@ -276,17 +319,8 @@ def forward_backward(
     with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         features, logits = run.network(x)
     parts = run.objective(features, logits, y)
-    values = loss_values(parts, float(run.schedule.get_last_lr()[0]))
-    if not math.isfinite(values["Loss/Total"]):
-        kept = run.folder.last if run.checkpoint_epoch is not None else "none (first epoch)"
-        raise NonFiniteLossError(
-            f"train: the loss became {values['Loss/Total']} at epoch {run.epoch}, step "
-            f"{run.global_step + 1} (Loss/CE={values['Loss/CE']:.4g}, "
-            f"Loss/Proxy={values['Loss/Proxy']:.4g}); stopped. The last good checkpoint "
-            f"is {kept}. Try a lower --lr or --proxy_lr_multiplier, or --grad_clip."
-        )
     run.scaler.scale(parts.total * weight).backward()
-    return parts, values
+    return parts
 
 
 def optimizer_step(run: RunState) -> None:

@@ -24,6 +24,7 @@ __all__ = ["RESUME_MAY_CHANGE", "ResumeMismatchError", "RunFolder", "resume_diff
 RESUME_MAY_CHANGE: tuple[str, ...] = (
     "epochs",
     "eval_every",
+    "log_every",
     "patience",
     "quiet",
     "num_workers",

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "Progress",
     "RunFiles",
     "RunState",
+    "StepValues",
     "Summary",
     "TensorBoardLog",
     "banner",
@@ -118,8 +119,16 @@ class Callback:
     def on_epoch_start(self, run: RunState) -> None:
         """Before each epoch's first step (``run.epoch`` is the new epoch)."""
 
-    def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
-        """After each optimiser step; ``values`` holds the float ``Loss/*`` and ``lr``."""
+    def on_step_end(self, run: RunState, parts: LossParts, values: StepValues) -> None:
+        """After each optimiser step; ``values`` holds the float ``Loss/*`` and ``lr``.
+
+        Reading a loss from ``values`` copies it from the device (a host sync on a GPU each
+        step); :meth:`on_log` gets every step's values with one copy.
+        """
+
+    def on_log(self, run: RunState, steps: list[tuple[int, dict[str, float]]]) -> None:
+        """Every ``log_every`` optimiser steps and at each epoch's last step: ``(global step,
+        values)`` of each step since the last call, ``values`` as in :meth:`on_step_end`."""
 
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
         """After each epoch's evaluation and checkpoint; ``record`` is its metrics.jsonl line."""
@@ -154,9 +163,11 @@ class Progress(Callback):
         desc = f"epoch {run.epoch}/{run.config.epochs}"
         self.bar = tqdm(total=run.steps_per_epoch, desc=desc, leave=False, dynamic_ncols=True)
 
-    def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
+    def on_step_end(self, run: RunState, parts: LossParts, values: StepValues) -> None:
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{values['Loss/Total']:.4f}", refresh=False)
+
+    def on_log(self, run: RunState, steps: list[tuple[int, dict[str, float]]]) -> None:
+        self.bar.set_postfix(loss=f"{steps[-1][1]['Loss/Total']:.4f}", refresh=False)
 
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
         self.bar.close()
@@ -186,9 +197,10 @@ class TensorBoardLog(Callback):
         if self.writer is not None:
             self.writer.close()
 
-    def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag if tag in LOSS_TAGS else "LR", value, run.global_step)
+    def on_log(self, run: RunState, steps: list[tuple[int, dict[str, float]]]) -> None:
+        for step, values in steps:
+            for tag, value in values.items():
+                self.writer.add_scalar(tag if tag in LOSS_TAGS else "LR", value, step)
 
     def on_epoch_end(self, run: RunState, record: dict[str, float], evaluation: Any) -> None:
         for tag, value in record.items():
@@ -252,7 +264,7 @@ class ConsoleLog(Callback):
 
 
 class FirstStepCheck(Callback):
-    """Warns at the first step when a loss starts far from where it should.
+    """Warns when a loss starts far from where it should (its first step, once logged).
 
     Cross-entropy of a fresh linear classifier should be near ``log C``
     (:func:`losskit.debug.expected_initial_loss`; a cosine classifier's scaled logits start
@@ -261,9 +273,12 @@ class FirstStepCheck(Callback):
     (:func:`losskit.debug.warn_if_combined_scales_differ`).
     """
 
-    def on_step_end(self, run: RunState, parts: LossParts, values: dict[str, float]) -> None:
-        if run.global_step != 1:
-            return
+    def on_log(self, run: RunState, steps: list[tuple[int, dict[str, float]]]) -> None:
+        for step, values in steps:
+            if step == 1:
+                self._check(run, values)
+
+    def _check(self, run: RunState, values: dict[str, float]) -> None:
         from losskit import debug
 
         ce, config = values["Loss/CE"], run.config
@@ -281,12 +296,38 @@ class FirstStepCheck(Callback):
             debug.warn_if_combined_scales_differ({"ce": ce, "proxy": values["Loss/Proxy"]})
 
 
-def loss_values(parts: LossParts, lr: float) -> dict[str, float]:
-    """The step's ``Loss/*`` values as floats (one device sync) and the learning rate."""
-    total, ce, proxy = torch.stack(
-        [parts.total.detach().float(), parts.ce.float(), parts.proxy.float()]
-    ).tolist()
-    return {"Loss/Total": total, "Loss/CE": ce, "Loss/Proxy": proxy, "lr": lr}
+def loss_tensor(parts: LossParts) -> torch.Tensor:
+    """A batch's ``Loss/*`` values ``(3,)`` in float64, on the device (no sync)."""
+    losses = [parts.total.detach().float(), parts.ce.float(), parts.proxy.float()]
+    return torch.stack(losses).double()
+
+
+def step_values(losses: Sequence[float], lr: float) -> dict[str, float]:
+    """The ``Loss/*`` floats of a step (in the order of :data:`LOSS_TAGS`) and its ``lr``."""
+    return {**dict(zip(LOSS_TAGS, losses)), "lr": lr}
+
+
+class StepValues(Mapping[str, float]):
+    """One optimiser step's ``Loss/*`` and ``lr``; the losses stay on the device until a value
+    is read (one host sync, then cached)."""
+
+    def __init__(self, losses: torch.Tensor, lr: float) -> None:
+        self._losses, self._lr = losses, lr
+        self._values: dict[str, float] | None = None
+
+    def _read(self) -> dict[str, float]:
+        if self._values is None:
+            self._values = step_values(self._losses.tolist(), self._lr)
+        return self._values
+
+    def __getitem__(self, key: str) -> float:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((*LOSS_TAGS, "lr"))
+
+    def __len__(self) -> int:
+        return len(LOSS_TAGS) + 1
 
 
 class RunFiles(Callback):

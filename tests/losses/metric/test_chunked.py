@@ -117,9 +117,12 @@ def test_upstream_scale_and_retained_graph():
     x, labels, proxies = make(8, 11, present=4)
     loss = proxy_anchor(x, labels, proxies, chunk_size=4)
     gx, gp = torch.autograd.grad(loss, (x, proxies), retain_graph=True)
-    gx3, gp3 = torch.autograd.grad(3.0 * loss, (x, proxies))  # second backward, scaled
+    gx3, gp3 = torch.autograd.grad(3.0 * loss, (x, proxies), retain_graph=True)  # scaled
+    gx_last, gp_last = torch.autograd.grad(-0.5 * loss, (x, proxies))  # scaled in place
     torch.testing.assert_close(gx3, 3 * gx)
     torch.testing.assert_close(gp3, 3 * gp)
+    torch.testing.assert_close(gx_last, -0.5 * gx)
+    torch.testing.assert_close(gp_last, -0.5 * gp)
 
 
 def test_uneven_last_chunk_and_chunk_larger_than_classes():

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from losskit.losses.metric._chunked import gemm_dtype
+from losskit.losses.metric._chunked import gemm_dtype, scaled_grads
 
 __all__: list[str] = []
 
@@ -280,13 +280,6 @@ class _Walk:
         return gh, self.gw, gb
 
 
-def _scaled(grads: tuple[Tensor | None, ...], grad_output: Tensor) -> tuple[Tensor | None, ...]:
-    """The stored gradients times the incoming scalar (no copy when it is 1)."""
-    if float(grad_output) == 1.0:  # the usual loss.backward(); one host sync on CUDA
-        return grads
-    return tuple(None if g is None else g * grad_output.to(g.dtype) for g in grads)
-
-
 class _LinearCrossEntropy(torch.autograd.Function):
     """Per-token (``reduction="none"``) or reduced linear cross-entropy; see the module doc."""
 
@@ -321,7 +314,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         if grad_output.dim() == 0:
-            gh, gw, gb = _scaled(ctx.saved_tensors, grad_output)
+            gh, gw, gb = scaled_grads(ctx.saved_tensors, grad_output)
         else:
             hidden, weight, bias, targets, lse = ctx.saved_tensors
             needs = tuple(ctx.needs_input_grad[:3])

@@ -123,18 +123,23 @@ def positive_term(
     alpha: float,
     delta: float,
     gamma: float,
-    num_positive: int | None = None,
+    own: Tensor | None = None,
 ) -> Tensor:
     """``1/|P⁺| Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{z⁺})`` from each sample's cosine to its proxy.
 
-    ``num_positive`` overrides ``|P⁺|`` (the classes of a larger batch, of which these samples
-    hold some classes).
+    Row ``j`` of a ``(B, B)`` membership matrix holds the class of the ``j``-th smallest label
+    when it is the first of its class (else nothing), so each class in the batch gets one row,
+    in ascending order, and no shape depends on the labels. Only the samples in ``own`` count
+    in the sums (all by default); ``|P⁺|`` counts the classes of all ``labels``.
     """
-    classes, index = torch.unique(labels, return_inverse=True)
-    members = index.unsqueeze(0) == torch.arange(classes.numel(), device=labels.device)[:, None]
+    ordered = labels.sort().values
+    first = torch.cat([torch.ones_like(ordered[:1], dtype=torch.bool), ordered[1:] != ordered[:-1]])
+    members = (ordered.unsqueeze(1) == labels.unsqueeze(0)) & first.unsqueeze(1)
+    if own is not None:
+        members &= own.unsqueeze(0)
     z = positive_exponent(target_sim, alpha, delta, gamma).unsqueeze(0)
     z = torch.where(members, z, torch.full_like(z, -torch.inf))
-    return log1p_sum_exp(z, 1).sum() / (classes.numel() if num_positive is None else num_positive)
+    return log1p_sum_exp(z, 1).sum() / first.sum()
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,13 +243,23 @@ class _Walk:
         return torch.zeros_like(self.xn), torch.empty_like(self.proxies)
 
 
-def _scaled(saved: tuple[Tensor, ...], grad_output: Tensor) -> tuple[Tensor, ...]:
-    """The stored gradients times the incoming scalar.
+Grads = tuple[Tensor | None, ...]
+
+
+def scaled_grads(saved: Grads, grad_output: Tensor) -> Grads:
+    """The gradients stored by the forward pass times the incoming scalar, on the device.
 
     Always multiplied: skipping the product when ``grad_output`` is 1 would read it on the host
-    (a sync), and an in-place product would break a second backward (``retain_graph``).
+    (a sync). The product is formed in place, so no second copy of ``∂L/∂P`` (or ``∂L/∂W``) is
+    made, unless the graph is kept for another backward (``retain_graph``), which needs the
+    stored gradients intact.
     """
-    return tuple(g * grad_output.to(g.dtype) for g in saved)
+    kept = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", lambda: True)()
+    factor = grad_output.detach()
+    return tuple(
+        None if g is None else g * factor.to(g.dtype) if kept else g.mul_(factor.to(g.dtype))
+        for g in saved
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,12 +318,8 @@ class _ProxyAnchor(torch.autograd.Function):
                 walk.add_block_grads(gx, gp, start, end, rows, raw, g)
             with torch.enable_grad():
                 target_sim = walk.target_sim.detach().requires_grad_()
-                own, count = walk.own, torch.unique(labels).numel()
-                if own.any():  # sharded: only the positive terms of the classes held here
-                    sim, own_labels = target_sim[own], labels[own]
-                    positive = positive_term(sim, own_labels, alpha, delta, pos_gamma, count)
-                else:
-                    positive = target_sim.sum() * 0.0
+                # sharded: the samples whose class is held here; |P⁺| over the whole batch
+                positive = positive_term(target_sim, labels, alpha, delta, pos_gamma, walk.own)
                 (g_target,) = torch.autograd.grad(positive, target_sim)
             walk.add_target_grads(gx, gp, g_target)
         ctx.save_for_backward(gx, gp)
@@ -316,7 +327,7 @@ class _ProxyAnchor(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        gx, gp = _scaled(ctx.saved_tensors, grad_output)
+        gx, gp = scaled_grads(ctx.saved_tensors, grad_output)
         return gx, gp, None, None, None, None, None, None, None
 
 
@@ -517,7 +528,7 @@ class _MarginSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         if grad_output.dim() == 0:
-            gx, gp = _scaled(ctx.saved_tensors, grad_output)
+            gx, gp = scaled_grads(ctx.saved_tensors, grad_output)
         else:
             xn, proxies, labels, lse = ctx.saved_tensors
             softmax: Softmax = ctx.softmax

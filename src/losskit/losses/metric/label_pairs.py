@@ -33,6 +33,7 @@ from losskit._checks import (
     check_ndim,
     check_number,
     check_shape,
+    checks_enabled,
     fail,
     shape_str,
 )
@@ -91,8 +92,8 @@ def _references(
         return r, ry, None
     index = check_labels(fn, "self_index", self_index)
     check_shape(fn, "self_index", index, (x.shape[0],), f"matching embeddings (B={x.shape[0]})")
-    if index.numel():
-        low, high = int(index.min()), int(index.max())
+    if index.numel() and checks_enabled():
+        low, high = torch.stack(torch.aminmax(index)).tolist()  # one host sync
         if low < -1 or high >= r.shape[0]:
             bad = low if low < -1 else high
             fail(fn, "self_index", f"in [-1, {r.shape[0] - 1}]", f"a value {bad}")
