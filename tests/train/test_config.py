@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from losskit.train.cli import add_parser
+from losskit.cli import build_parser
 from losskit.train.config import ConfigError, TrainConfig, load_config, save_config
 from losskit.train.tracking import banner
 
@@ -17,9 +17,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "src" / "losskit" / "configs"
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="losskit")
-    add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def _cli_config(argv: list[str]) -> TrainConfig:
