@@ -343,6 +343,72 @@ LIBRARY = [
     ("build_loss mse delta", lambda: losskit.build_loss("mse", delta=1.0), TypeError, "'delta'"),
     ("UncertaintyWeighting", lambda: losskit.UncertaintyWeighting(0), ValueError, "num_tasks"),
     ("GradNorm alpha", lambda: losskit.GradNorm(2, alpha=-1.0), ValueError, "`alpha`"),
+    (
+        "task_gradient_norms empty",
+        lambda: LF.task_gradient_norms([], [torch.nn.Parameter(torch.ones(2))]),
+        ValueError,
+        "`task_losses` at least one",
+    ),
+    (
+        "diffusion weight neg",
+        lambda: LF.diffusion_noise_mse(_x(2, 3), _x(2, 3), weight=t([1.0, -1.0])),
+        ValueError,
+        "`weight` with values in \\[0, inf\\), got a value -1",
+    ),
+    (
+        "kto kl shape",
+        lambda: LF.kto(_x(2), _x(2), _x(2), _x(2), kl_log_ratios=_x(2, 2)),
+        ValueError,
+        "`kl_log_ratios` to be 1-D",
+    ),
+    (
+        "batch_hard non-square",
+        lambda: LF.batch_hard_triplets(_x(3, 4), _labels(0, 1, 0)),
+        ValueError,
+        "`distances` of shape \\(3, 3\\).*got \\(3, 4\\)",
+    ),
+    (
+        "semi_hard non-square",
+        lambda: LF.semi_hard_negatives(_x(3, 4), _labels(0, 1, 0)),
+        ValueError,
+        "`distances` of shape \\(3, 3\\)",
+    ),
+    (
+        "mae device",
+        lambda: LF.mae(_x(2), torch.empty(2, device="meta")),
+        ValueError,
+        "`target` on the device of `input` \\(cpu\\), got device meta",
+    ),
+    (
+        "proxy_anchor device",
+        lambda: LF.proxy_anchor(_x(2, 3), _labels(0, 1), torch.empty(4, 3, device="meta")),
+        ValueError,
+        "`proxies` on the device of `embeddings`",
+    ),
+    (
+        "dice batch str",
+        lambda: LF.dice(_x(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), batch="yes"),
+        TypeError,
+        "`batch` to be a bool, got str",
+    ),
+    (
+        "gp generator str",
+        lambda: LF.gradient_penalty(torch.nn.Linear(3, 1), _x(2, 3), _x(2, 3), generator="seed"),
+        TypeError,
+        "`generator` to be a torch.Generator",
+    ),
+    (
+        "perceptual features 3",
+        lambda: LF.perceptual(_x(1, 3, 8, 8), _x(1, 3, 8, 8), 3),
+        TypeError,
+        "`features` to be callable",
+    ),
+    (
+        "PerceptualLoss backbone path",
+        lambda: losskit.PerceptualLoss("/no/such/vgg.pt"),
+        FileNotFoundError,
+        "`backbone`.*no file at /no/such/vgg.pt",
+    ),
 ]
 
 # Every numeric config key refuses a bool and names itself.
@@ -368,6 +434,8 @@ CONFIG += [
     ("epochs str", {"epochs": "many"}, "`epochs` to be an integer"),
     ("lr str", {"lr": "fast"}, "`lr` to be a real number"),
     ("quiet maybe", {"quiet": "maybe"}, "`quiet` to be true or false"),
+    ("quiet 1", {"quiet": 1}, "`quiet` to be true or false, got 1"),
+    ("augment 0.0", {"augment": 0.0}, "`augment` to be true or false, got 0.0"),
     ("data_dir int", {"data_dir": 5}, "`data_dir` to be a string"),
     ("lambda 1.5", {"lambda_combined": 1.5}, "`lambda_combined` in \\[0, 1\\]"),
     ("loss_type", {"loss_type": "ce2"}, "`loss_type` one of"),
@@ -667,6 +735,36 @@ CLI = [
         r"data_dir",
     ),
     ("list family", lambda p: ["list", "--family", "regresion"], 2, r"`family`.*regression"),
+    (
+        "config a folder",
+        lambda p: ["train", "--config", str(p)],
+        2,
+        r"to be a YAML file, got a folder",
+    ),
+    (
+        "evaluate device",
+        lambda p: ["evaluate", "--run", str(p), "--device", "tpu"],
+        2,
+        r"`--device` to be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'",
+    ),
+    (
+        "plot dpi 0",
+        lambda p: ["plot", "focal", "--dpi", "0", "--out", str(p / "f.png")],
+        2,
+        r"`--dpi` to be an integer >= 1, got 0",
+    ),
+    (
+        "output_dir under a file",
+        lambda p: ["train", "--output_dir", str(_write(p / "f", "x") / "run"), "--quiet"],
+        2,
+        r"f is a file, not a folder",
+    ),
+    (
+        "flag bool with value",
+        lambda p: ["train", "--quiet=yes"],
+        2,
+        r"argument --quiet/--no-quiet: expected no value, got 'yes'",
+    ),
     ("explain name", lambda p: ["explain", "proxy_anchr"], 2, r"proxy_anchor"),
 ]
 
@@ -714,6 +812,14 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", short_write)
     with pytest.raises(DiskError, match=r"best\.pt: the disk is full"):
         save_checkpoint(tmp_path / "best.pt", {})
+
+
+def test_samples_beyond_float32_are_named(tmp_path):
+    from losskit.train.export import read_samples
+
+    np.save(tmp_path / "x.npy", np.full((2, 4), 1e300))
+    with pytest.raises(ValueError, match=r"`input` values within the float32 range.*8 beyond"):
+        read_samples("predict", tmp_path / "x.npy", {})
 
 
 def test_unpicklable_checkpoint_is_never_run(tmp_path):

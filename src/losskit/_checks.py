@@ -39,6 +39,7 @@ __all__ = [
     "check_labels",
     "check_ndim",
     "check_number",
+    "check_same_device",
     "check_same_shape",
     "check_shape",
     "check_tensor",
@@ -95,11 +96,18 @@ def check_shape(
 
 
 def check_same_shape(fn: str, arg: str, x: Tensor, ref_arg: str, ref: Tensor) -> Tensor:
-    """``x`` must have the same shape as ``ref``."""
+    """``x`` must have the same shape as ``ref``, on the same device."""
     if x.shape != ref.shape:
         fail(
             fn, arg, f"of the same shape as `{ref_arg}` {shape_str(ref.shape)}", shape_str(x.shape)
         )
+    return check_same_device(fn, arg, x, ref_arg, ref)
+
+
+def check_same_device(fn: str, arg: str, x: Tensor, ref_arg: str, ref: Tensor) -> Tensor:
+    """``x`` must be on the device of ``ref`` (0-d tensors, which torch moves, excepted)."""
+    if x.device != ref.device and x.dim() > 0 and ref.dim() > 0:
+        fail(fn, arg, f"on the device of `{ref_arg}` ({ref.device})", f"device {x.device}")
     return x
 
 

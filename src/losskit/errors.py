@@ -99,7 +99,10 @@ def _write_error(path: str | os.PathLike[str], err: OSError) -> Exception:
         return DiskError(f"could not write {path}: the place is not writable ({err.strerror})")
     if err.errno in (errno.ENOENT, errno.ENOTDIR):
         parent = os.path.dirname(os.fspath(path)) or "."
-        return InputError(f"could not write {path}: no folder {parent}")
+        what = (
+            f"{parent} is a file, not a folder" if os.path.isfile(parent) else f"no folder {parent}"
+        )
+        return InputError(f"could not write {path}: {what}")
     if err.errno == errno.EISDIR:
         return InputError(f"could not write {path}: it is a folder")
     return err

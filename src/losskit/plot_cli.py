@@ -155,8 +155,10 @@ FIGURES: dict[
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from losskit._plain_checks import check_int
     from losskit.plots import save_figure
 
+    check_int("plot", "--dpi", args.dpi, low=1)
     fig = args.build(args)
     out = save_figure(fig, args.out or f"{args.figure}.png", dpi=args.dpi)
     width, height = (round(v * args.dpi) for v in fig.get_size_inches())

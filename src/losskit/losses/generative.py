@@ -242,6 +242,9 @@ def gradient_penalty(
         fail(fn, "real", "of shape (B, ...) with a batch dimension", shape_str(real.shape))
     weight = check_number(fn, "weight", weight, low=0.0)
     check_reduction(fn, reduction)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        fail(fn, "generator", "to be a torch.Generator or None", type(generator).__name__,
+             kind=TypeError)  # fmt: skip
     batch = real.shape[0]
     eps_shape = (batch,) + (1,) * (real.dim() - 1)
     eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
@@ -412,7 +415,7 @@ def perceptual(
     Raises:
         ValueError: mismatched shapes, images that are not ``(N, 3, H, W)``, or a number of
             weights different from the number of layers.
-        TypeError: inputs that are not floating-point tensors.
+        TypeError: inputs that are not floating-point tensors, ``features`` not callable.
 
     Reference:
         Johnson et al., "Perceptual Losses for Real-Time Style Transfer and Super-Resolution",
@@ -426,6 +429,9 @@ def perceptual(
         0.0
     """
     fn = "perceptual"
+    if not callable(features):
+        fail(fn, "features", "to be callable (image -> feature maps)", type(features).__name__,
+             kind=TypeError)  # fmt: skip
     check_floating(fn, "pred", pred)
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "pred", pred)

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
+    check_bool,
     check_choice,
     check_floating,
     check_int,
@@ -134,6 +135,7 @@ class _Maps:
     mask: Tensor | None  # (N, 1, *spatial): 1 at valid voxels; None when nothing is ignored
     weight: Tensor | None  # (C,)
     indexed: bool  # the target came as class indices (not as a one-hot or soft map)
+    fn: str  # the loss, for the messages of the options checked later
 
 
 def _maps(
@@ -202,7 +204,7 @@ def _maps(
         check_shape(fn, "weight", weight, (n_ch,), f"(one weight per channel of logits, C={n_ch})")
         weight = weight.to(device=x.device, dtype=dtype)
     indexed = t.dim() == x.dim() - 1
-    return _Maps(logits=xc, probs=p, target=g, mask=mask, weight=weight, indexed=indexed)
+    return _Maps(logits=xc, probs=p, target=g, mask=mask, weight=weight, indexed=indexed, fn=fn)
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,9 @@ class _Overlap:
 
 
 def _overlap(m: _Maps, *, include_background: bool, squared: bool, batch: bool) -> _Overlap:
+    for name, flag in (("include_background", include_background), ("squared", squared),
+                       ("batch", batch)):  # fmt: skip
+        check_bool(m.fn, name, flag)
     p, g, w = m.probs, m.target, m.weight
     if not include_background and p.shape[1] > 1:
         p, g = p[:, 1:], g[:, 1:]

@@ -216,6 +216,8 @@ def task_gradient_norms(task_losses: TaskLosses, shared_parameters: Iterable[Ten
     """
     fn = "task_gradient_norms"
     losses = _task_losses(fn, task_losses)
+    if not losses:
+        fail(fn, "task_losses", "at least one task loss", "none")
     params = [check_tensor(fn, "shared_parameters", p) for p in shared_parameters]
     if not params:
         fail(fn, "shared_parameters", "at least one parameter", "none")

@@ -79,6 +79,9 @@ def vgg16_features(num_layers: int | None = None) -> nn.Sequential:
 
 def _load_state_dict(fn: str, path: str | os.PathLike[str], trunk: nn.Sequential) -> None:
     """Load a local VGG16 (or VGG16 ``features``) state_dict into ``trunk`` (a prefix of it)."""
+    if not os.path.isfile(path):
+        fail(fn, "backbone", "to be a VGG16 state_dict file", f"no file at {path}",
+             kind=FileNotFoundError)  # fmt: skip
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, Mapping):
         fail(fn, "backbone", "a file holding a state_dict", type(state).__name__, kind=TypeError)

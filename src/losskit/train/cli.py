@@ -201,9 +201,24 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _device(name: str) -> str:
+    """``--device``: ``auto`` resolved; a device torch does not know, or CUDA without a GPU,
+    is refused here (``torch.load`` would report it as a damaged checkpoint)."""
     import torch
 
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+    from losskit._checks import fail
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(name).type
+    except RuntimeError:
+        kind = None
+    if kind is None or (kind == "cuda" and not torch.cuda.is_available()):
+        why = " (CUDA is not available)" if kind == "cuda" else ""
+        fail(
+            "device", "--device", "to be 'auto', 'cpu', 'cuda' or 'cuda:<index>'", f"{name!r}{why}"
+        )
+    return name
 
 
 def model_device(model: Any) -> Any:

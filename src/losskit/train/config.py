@@ -229,10 +229,13 @@ class TrainConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_bool_numbers(cls, data: Any) -> Any:
-        """``epochs: true`` is a mistake, not 1 epoch: only flags take true / false."""
+        """``epochs: true`` is a mistake, not 1 epoch: only flags take true / false; and
+        ``quiet: 1`` is not true."""
         if isinstance(data, Mapping):
             for key, value in data.items():
                 field = cls.model_fields.get(key)
+                if field is not None and field.annotation is bool and type(value) in (int, float):
+                    raise ValueError(f"{_FN}: expected `{key}` to be true or false, got {value!r}")
                 if isinstance(value, bool) and field is not None and field.annotation is not bool:
                     ann = field.annotation
                     name = ann.__name__ if isinstance(ann, type) else str(ann)
@@ -438,6 +441,8 @@ def resolve_config(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ConfigError(f"{_FN}: expected `{p}` to be a YAML file, got a folder")
     examples = example_configs()
     name = p.name.removesuffix(".yaml")
     if p.parent == Path(".") and name in examples:

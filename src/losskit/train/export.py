@@ -23,7 +23,7 @@ from losskit._checks import fail
 from losskit._files import atomic_write
 from losskit._scaled import l2_normalize
 from losskit.train.assembly import raw_inputs
-from losskit.train.data.arrays import read_npy
+from losskit.train.data.arrays import check_float32_range, read_npy
 
 if TYPE_CHECKING:
     from losskit.train.assembly import LoadedRun
@@ -55,12 +55,14 @@ def read_samples(
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a ``.npy`` array of numbers, samples of another shape, an empty batch, or
-            NaN / inf values (the message gives the first rows that hold them).
+        ValueError: not a ``.npy`` array of numbers, samples of another shape, an empty batch,
+            NaN / inf values (the message gives the first rows that hold them), or float64
+            values beyond the float32 range.
     """
     raw = read_npy(fn, "input", Path(path))
     if raw.dtype.kind not in "uif":
         fail(fn, "input", "to hold numbers (integer or float)", f"dtype {raw.dtype}")
+    check_float32_range(fn, "input", raw)
     x = raw_inputs(raw, info, fn=fn, normalized=normalized)
     if x.shape[0] == 0:
         fail(fn, "input", "at least one sample", "none (N = 0)")

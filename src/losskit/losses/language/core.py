@@ -19,6 +19,7 @@ from losskit._checks import (
     check_number,
     check_same_shape,
     check_shape,
+    check_values,
     fail,
     shape_str,
 )
@@ -205,7 +206,7 @@ def diffusion_noise_mse(
 
     Raises:
         ValueError: shapes that differ, a tensor without a batch dimension, or ``weight`` not
-            of shape ``(B,)``.
+            of shape ``(B,)`` or with a negative (or NaN) value.
         TypeError: inputs that are not floating-point tensors.
 
     Reference:
@@ -227,6 +228,7 @@ def diffusion_noise_mse(
     if weight is not None:
         check_floating(fn, "weight", weight)
         check_shape(fn, "weight", weight, (batch,), f"matching the batch (B={batch})")
+        check_values(fn, "weight", weight, low=0.0)
         per_sample = per_sample * upcast(weight)
     return reduce(per_sample, reduction, fn=fn, dtype=pred_noise.dtype)
 

@@ -17,6 +17,7 @@ from losskit._checks import (
     check_bool,
     check_choice,
     check_floating,
+    check_ndim,
     check_number,
     check_same_shape,
     check_values,
@@ -352,6 +353,7 @@ def kto(
         kl = torch.cat([chosen, rejected]).detach().mean()
     else:
         check_floating(fn, "kl_log_ratios", kl_log_ratios)
+        check_ndim(fn, "kl_log_ratios", kl_log_ratios, 1, "(K,)")
         kl = upcast(kl_log_ratios).detach().mean()
     z0 = kl.clamp_min(0.0)
     losses = torch.cat(

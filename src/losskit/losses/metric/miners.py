@@ -41,6 +41,15 @@ def check_embeddings_and_labels(
     return emb, lab
 
 
+def _check_distances(fn: str, distances: object, labels: object) -> tuple[Tensor, Tensor]:
+    """``distances`` a floating ``(B, B)`` matrix over the ``B`` integer ``labels``."""
+    lab = check_ndim(fn, "labels", check_labels(fn, "labels", labels), 1, "(B,)")
+    b = lab.shape[0]
+    d = check_floating(fn, "distances", distances)
+    check_shape(fn, "distances", d, (b, b), f"matching labels (B={b})")
+    return d, lab
+
+
 def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
     """Boolean masks of the positive and negative pairs of a batch.
 
@@ -86,6 +95,7 @@ def batch_hard_triplets(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tens
         >>> p.tolist(), n.tolist(), valid.tolist()
         ([1, 0, 0], [2, 2, 0], [True, True, False])
     """
+    distances, labels = _check_distances("batch_hard_triplets", distances, labels)
     positive, negative = label_masks(labels)
     d = distances.detach()
     if d.shape[1] == 0:  # an empty batch: nothing to mine (argmax needs a non-empty row)
@@ -123,6 +133,7 @@ def semi_hard_negatives(distances: Tensor, labels: Tensor) -> tuple[Tensor, Tens
         >>> n[0, 1].item(), n[1, 0].item(), valid.int().tolist()
         (2, 2, [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
     """
+    distances, labels = _check_distances("semi_hard_negatives", distances, labels)
     positive, negative = label_masks(labels)
     d = distances.detach()
     # Each anchor's negatives in increasing distance, the non-negatives pushed to the end.

@@ -41,6 +41,7 @@ from losskit._checks import (
     check_labels,
     check_ndim,
     check_number,
+    check_same_device,
     check_shape,
     fail,
     shape_str,
@@ -108,7 +109,7 @@ def _check_features(
         )
     if p.shape[0] == 0:
         fail(fn, "proxies", "to hold at least one proxy", shape_str(p.shape))
-    return x, p
+    return x, check_same_device(fn, "proxies", p, name, x)
 
 
 def _check_inputs(

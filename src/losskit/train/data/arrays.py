@@ -21,7 +21,15 @@ from torch import Tensor
 from losskit._checks import fail, shape_str
 from losskit.train.data._core import ArrayDataset, Pool, find_file, require_dir
 
-__all__ = ["check_samples", "digits_pool", "idx_pool", "npy_pool", "read_idx", "read_npy"]
+__all__ = [
+    "check_float32_range",
+    "check_samples",
+    "digits_pool",
+    "idx_pool",
+    "npy_pool",
+    "read_idx",
+    "read_npy",
+]
 
 _NPY_FILES = ("train_data.npy", "train_labels.npy", "test_data.npy", "test_labels.npy")
 _SHAPES = "(N, L), (N, C, L) or (N, C, H, W)"
@@ -173,14 +181,21 @@ def check_samples(fn: str, arg: str, x: np.ndarray) -> np.ndarray:
         finite = np.isfinite(x)
         if not finite.all():
             fail(fn, arg, "finite values", f"{int((~finite).sum())} NaN or inf")
-        big = np.abs(x) > np.finfo(np.float32).max
-        if x.itemsize > 4 and big.any():
-            fail(
-                fn,
-                arg,
-                f"values within the float32 range (|x| <= {np.finfo(np.float32).max:.4g})",
-                f"{int(big.sum())} beyond it, up to {float(np.abs(x).max()):.4g}",
-            )
+    return check_float32_range(fn, arg, x)
+
+
+def check_float32_range(fn: str, arg: str, x: np.ndarray) -> np.ndarray:
+    """The finite values of a float64 ``x`` fit float32 (else they would become inf)."""
+    if x.dtype.kind != "f" or x.itemsize <= 4:
+        return x
+    big = np.isfinite(x) & (np.abs(x) > np.finfo(np.float32).max)
+    if big.any():
+        fail(
+            fn,
+            arg,
+            f"values within the float32 range (|x| <= {np.finfo(np.float32).max:.4g})",
+            f"{int(big.sum())} beyond it, up to {float(np.abs(x[big]).max()):.4g}",
+        )
     return x
 
 
