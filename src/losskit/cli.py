@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unexpected {type(err).__name__}: {err} (rerun with --debug for the traceback)",
             EXIT_RUNNING,
         )
+        if getattr(err, "reported_by_another_process", False):
+            return code  # under torchrun: the process that failed first reports
         print(f"losskit {command}: error: {message}", file=sys.stderr)
         return code
 

@@ -10,6 +10,10 @@ checkpoint). A checkpoint is a zip archive whose records carry CRC-32 checksums;
 verifies them first, so a damaged file is refused instead of loading silently wrong numbers.
 It is then read with ``torch.load(weights_only=True)``: plain tensors, numbers, strings, lists
 and dicts only — a file is never unpickled.
+
+Proxies sharded over the processes of a ``torchrun`` run are saved whole, with their optimiser
+state (:func:`whole_optimizer_state`); each process of the resuming run, whatever their number,
+takes its rows back (:func:`sharded_optimizer_state`), and one process reads them as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from losskit import distributed
 from losskit._files import atomic_write
 
 __all__ = [
@@ -33,7 +38,9 @@ __all__ = [
     "restore_rng_state",
     "rng_state",
     "save_checkpoint",
+    "sharded_optimizer_state",
     "verify_checkpoint",
+    "whole_optimizer_state",
 ]
 
 
@@ -118,3 +125,43 @@ def load_checkpoint(
     if not isinstance(state, dict) or not {"model", "epoch", "config"} <= set(state):
         raise CheckpointError(f"checkpoint: {p} is not a losskit checkpoint")
     return state
+
+
+def _index_of(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> int:
+    """``param``'s key in ``optimizer.state_dict()["state"]`` (its place over the groups)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    return next(i for i, p in enumerate(params) if p is param)
+
+
+def whole_optimizer_state(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> dict[str, Any]:
+    """``optimizer.state_dict()`` in which the state of ``param`` — a block of rows on each
+    process, in rank order (e.g. AdamW's moments of sharded proxies) — is gathered whole.
+    Every process must call it."""
+    state = optimizer.state_dict()
+    index = _index_of(optimizer, param)
+    entry = state["state"].get(index)
+    if entry is not None:  # a new dict: state_dict() shares the live state's tensors
+        whole = {
+            key: distributed.all_gather(v.detach())
+            if isinstance(v, torch.Tensor) and v.shape == param.shape
+            else v
+            for key, v in entry.items()
+        }
+        state["state"] = {**state["state"], index: whole}
+    return state
+
+
+def sharded_optimizer_state(
+    state: dict[str, Any], optimizer: torch.optim.Optimizer, param: torch.Tensor, rows: slice
+) -> dict[str, Any]:
+    """The inverse of :func:`whole_optimizer_state` on this process: the whole state of
+    ``param`` in ``state`` cut to its ``rows`` (copies, so the whole tensors are freed)."""
+    index = _index_of(optimizer, param)
+    entry = state["state"].get(index)
+    if entry is None:
+        return state
+    mine = {
+        key: v[rows].clone() if isinstance(v, torch.Tensor) and v.dim() == param.dim() else v
+        for key, v in entry.items()
+    }
+    return {**state, "state": {**state["state"], index: mine}}

@@ -204,6 +204,9 @@ class TrainConfig(BaseModel):
     """auto | cpu | cuda | cuda:<index>"""
     cpu_threads: int | None = None
     """torch threads on the CPU (default: 1 for models under 1M parameters)"""
+    shard_proxies: bool = False
+    """under torchrun, each process holds only its block of classes' proxies (not with
+    MultiProxyAnchorLoss)"""
     output_dir: str | None = None
     """the run folder (default: runs/<timestamp>-<loss_type>)"""
     eval_every: int = 1
@@ -381,6 +384,14 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"{_FN}: expected `patience` none with val_fraction 0 (early stopping needs "
                 f"a validation split), got {self.patience}"
+            )
+        if self.shard_proxies and not (
+            self.uses_proxies and self.proxy_type != "MultiProxyAnchorLoss"
+        ):
+            has = f"proxy_type {self.proxy_type}" if self.uses_proxies else "no proxies"
+            raise ValueError(
+                f"{_FN}: expected `shard_proxies` false with loss_type {self.loss_type} and "
+                f"{has} (sharding needs a proxy loss other than MultiProxyAnchorLoss), got true"
             )
         if self.sampler == "m_per_class" and self.batch_size % self.m_per_class:
             raise ValueError(

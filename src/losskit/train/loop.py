@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 import losskit
@@ -42,7 +43,9 @@ from losskit.train.checkpoint import (
     restore_rng_state,
     rng_state,
     save_checkpoint,
+    sharded_optimizer_state,
     verify_checkpoint,
+    whole_optimizer_state,
 )
 from losskit.train.config import TrainConfig, save_config
 from losskit.train.evaluate import EvalResult
@@ -57,6 +60,7 @@ from losskit.train.runtime import (
     Runtime,
     cpu_threads,
     epoch_seed,
+    first_to_fail,
     from_main_process,
     seed_everything,
     share_buffers,
@@ -128,6 +132,8 @@ def train(
         # -- 4. Finish: the selected model on the test split -----------------------------------
         return finish(run, cbs)
     except BaseException as error:
+        if runtime.world_size > 1 and not first_to_fail():
+            error.reported_by_another_process = True  # type: ignore[attr-defined]
         if run is not None:
             for cb in cbs:
                 cb.on_train_error(run, error)
@@ -216,8 +222,8 @@ def restore(run: RunState, checkpoint: dict[str, Any]) -> None:
             )
     try:
         run.model.load_state_dict(checkpoint["model"])
-        run.objective.load_state_dict(checkpoint["objective"])
-        run.optimizer.load_state_dict(checkpoint["optimizer"])
+        run.objective.load_whole_state_dict(checkpoint["objective"])
+        run.optimizer.load_state_dict(_optimizer_state_of_rank(run, checkpoint["optimizer"]))
         run.schedule.load_state_dict(checkpoint["schedule"])
         run.scaler.load_state_dict(checkpoint["scaler"])
         run.selection = Selection(**checkpoint["selection"])
@@ -231,8 +237,16 @@ def restore(run: RunState, checkpoint: dict[str, Any]) -> None:
     run.global_step = checkpoint["step"]
     _, run.schedule_changes = resume_differences(checkpoint["config"], run.config)
     saved_world = checkpoint.get("world_size", 1)
-    if saved_world != run.runtime.world_size:  # replicated proxies: any world size resumes
+    if saved_world != run.runtime.world_size:  # proxies are saved whole: any world size resumes
         run.schedule_changes.append(f"processes: {saved_world} -> {run.runtime.world_size}")
+
+
+def _optimizer_state_of_rank(run: RunState, state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's optimiser state, with this process's rows of sharded proxies' state."""
+    rows, proxies = run.objective.sharded_rows, run.objective.proxies
+    if rows is None or proxies is None:
+        return state
+    return sharded_optimizer_state(state, run.optimizer, proxies, rows)
 
 
 def start(run: RunState, cbs: Sequence[Callback], *, resumed: bool) -> None:
@@ -288,26 +302,52 @@ def train_epoch(run: RunState, cbs: Sequence[Callback]) -> None:
 
 def log_steps(run: RunState, cbs: Sequence[Callback], window: Window, sums: torch.Tensor) -> None:
     """Read the losses of the ``window``'s steps and the epoch's ``sums`` (one host sync), hand
-    the steps to the callbacks' ``on_log`` and stop at the first non-finite loss."""
-    *rows, totals = torch.stack([losses for _, losses, _ in window] + [sums]).tolist()
+    the steps to the callbacks' ``on_log`` and stop at the first non-finite loss. In a
+    multi-process run the processes read each other's losses too (one collective), so all of
+    them stop at the first step whose loss is non-finite on any."""
+    tables = _from_every_process(run, torch.stack([losses for _, losses, _ in window] + [sums]))
+    *rows, totals = tables[run.runtime.rank]
     run.epoch_sums = dict(zip(LOSS_KEYS, totals))
     steps = [(number, step_values(row, lr)) for (number, _, lr), row in zip(window, rows)]
-    finite = [math.isfinite(values["Loss/Total"]) for _, values in steps]
-    bad = finite.index(False) if False in finite else len(steps)
+    bad, process = _first_non_finite(tables, len(steps))
     if bad:
         for cb in cbs:
             cb.on_log(run, steps[:bad])
     if bad < len(steps):
-        raise _non_finite(run, *steps[bad])
+        number, _, lr = window[bad]
+        raise _non_finite(run, number, step_values(tables[process][bad], lr), process)
 
 
-def _non_finite(run: RunState, step: int, values: dict[str, float]) -> NonFiniteLossError:
+def _from_every_process(run: RunState, table: torch.Tensor) -> list[list[list[float]]]:
+    """``table`` of every process, in rank order, as lists (one host sync)."""
+    if run.runtime.world_size == 1:
+        return [table.tolist()]
+    every = [torch.empty_like(table) for _ in range(run.runtime.world_size)]
+    dist.all_gather(every, table)
+    return torch.stack(every).tolist()
+
+
+def _first_non_finite(tables: list[list[list[float]]], steps: int) -> tuple[int, int]:
+    """The first of ``steps`` steps whose total loss is non-finite on some process, and the
+    first such process; ``(steps, 0)`` if none."""
+    for i in range(steps):
+        for process, rows in enumerate(tables):
+            if not math.isfinite(rows[i][0]):
+                return i, process
+    return steps, 0
+
+
+def _non_finite(
+    run: RunState, step: int, values: dict[str, float], process: int
+) -> NonFiniteLossError:
     kept = run.folder.last if run.checkpoint_epoch is not None else "none (first epoch)"
+    world = run.runtime.world_size
+    where = f" on process {process} of {world}" if world > 1 else ""
     return NonFiniteLossError(
-        f"train: the loss became {values['Loss/Total']} at epoch {run.epoch}, step {step} "
-        f"(Loss/CE={values['Loss/CE']:.4g}, Loss/Proxy={values['Loss/Proxy']:.4g}); stopped. "
-        f"The last good checkpoint is {kept}. Try a lower --lr or --proxy_lr_multiplier, or "
-        "--grad_clip."
+        f"train: the loss became {values['Loss/Total']}{where} at epoch {run.epoch}, step "
+        f"{step} (Loss/CE={values['Loss/CE']:.4g}, Loss/Proxy={values['Loss/Proxy']:.4g}); "
+        f"stopped. The last good checkpoint is {kept}. Try a lower --lr or "
+        "--proxy_lr_multiplier, or --grad_clip."
     )
 
 
@@ -327,13 +367,29 @@ def optimizer_step(run: RunState) -> None:
     """Clip, step the optimiser and the schedule, clear the gradients."""
     if run.config.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
-        params = [p for group in run.optimizer.param_groups for p in group["params"]]
-        nn.utils.clip_grad_norm_(params, run.config.grad_clip)
+        clip_gradients(run, run.config.grad_clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.schedule.step()
     run.optimizer.zero_grad(set_to_none=True)
     run.global_step += 1
+
+
+def clip_gradients(run: RunState, max_norm: float) -> None:
+    """Scale the gradients of the model and the proxies to a total norm of at most
+    ``max_norm``; with sharded proxies the norm covers the blocks of every process (each then
+    scales by the same factor, as one process holding all the proxies would)."""
+    params = [p for group in run.optimizer.param_groups for p in group["params"]]
+    if run.objective.sharded_rows is None:
+        nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    sharded = {id(p) for p in run.objective.parameters()}
+    grads = [p.grad for p in params if p.grad is not None and id(p) not in sharded]
+    blocks = [p.grad for p in run.objective.parameters() if p.grad is not None]
+    squares = nn.utils.get_total_norm(blocks).square()
+    dist.all_reduce(squares)
+    total = (nn.utils.get_total_norm(grads).square().to(squares.device) + squares).sqrt()
+    nn.utils.clip_grads_with_norm_(params, max_norm, total)
 
 
 def evaluate_epoch(run: RunState) -> dict[str, float]:
@@ -371,10 +427,11 @@ def _evaluate(run: RunState, split: EvalSplit) -> EvalResult:
 def save_epoch(run: RunState) -> None:
     """``best.pt`` when the selection took this epoch, then ``last.pt`` (so a resume never
     lacks the selected model)."""
+    state = checkpoint_state(run)  # on every process: sharded proxies are gathered
     if run.is_main:
         if run.evaluation is not None and run.selection.epoch == run.epoch:
-            save_checkpoint(run.folder.best, checkpoint_state(run))
-        save_checkpoint(run.folder.last, checkpoint_state(run))
+            save_checkpoint(run.folder.best, state)
+        save_checkpoint(run.folder.last, state)
     run.checkpoint_epoch = run.epoch
 
 
@@ -386,11 +443,16 @@ def end_epoch(run: RunState, cbs: Sequence[Callback], record: dict[str, float]) 
 
 
 def checkpoint_state(run: RunState) -> dict[str, Any]:
-    """Everything :func:`restore` needs to continue exactly, and what ``load_run`` reads."""
+    """Everything :func:`restore` needs to continue exactly, and what ``load_run`` reads
+    (every process must call it: sharded proxies and their optimiser state are saved whole)."""
+    proxies = run.objective.proxies
+    optimizer = run.optimizer.state_dict()
+    if run.objective.sharded_rows is not None and proxies is not None:
+        optimizer = whole_optimizer_state(run.optimizer, proxies)
     return {
         "model": run.model.state_dict(),
-        "objective": run.objective.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
+        "objective": run.objective.whole_state_dict(),
+        "optimizer": optimizer,
         "schedule": run.schedule.state_dict(),
         "scaler": run.scaler.state_dict(),
         "rng": rng_state(),
@@ -411,8 +473,9 @@ def finish(run: RunState, cbs: Sequence[Callback]) -> dict[str, Any]:
     else:  # the selected model is an earlier one, or the run was resumed after its end
         best = load_checkpoint(run.folder.best, map_location=run.runtime.device)
         run.model.load_state_dict(best["model"])
-        run.objective.load_state_dict(best["objective"])
+        run.objective.load_whole_state_dict(best["objective"])
         run.final = _evaluate(run, run.test)
+    run.final_proxies = run.objective.all_proxies()
     metrics = run.final.metrics
     results: dict[str, Any] = {k: metrics[k] for k in RESULT_KEYS if k in metrics}
     results.update({f"val_{k}": v for k, v in sel.val.items() if k in RESULT_KEYS})

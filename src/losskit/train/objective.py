@@ -11,6 +11,8 @@
 
 The proxy loss (``proxy_type``) owns the proxies; this module owns the proxy loss, so the proxies
 are saved with it and get their own learning rate (``proxy_lr_multiplier``) in the optimiser.
+With ``shard_proxies`` under ``torchrun`` each process holds its block of classes; scores and
+checkpoints use all the proxies, gathered from the processes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from losskit import distributed
 from losskit import functional as LF
 from losskit.train.config import TrainConfig
 
-__all__ = ["LossParts", "Objective", "build_proxy_loss", "class_similarity"]
+__all__ = ["LossParts", "Objective", "build_proxy_loss", "class_similarity", "proxy_rows"]
+
+_PROXIES_KEY = "proxy_loss.proxies"
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,38 @@ _PROXY_LOSSES: dict[str, Callable[..., nn.Module]] = {
 
 
 def build_proxy_loss(config: TrainConfig, num_classes: int, embedding_dim: int) -> nn.Module:
-    """The proxy loss named by ``config.proxy_type``, with its hyper-parameters from ``config``;
-    under a process group it gathers the batch of every process (``gather_distributed``), so
-    one step equals the single-process step on the global batch and the proxies stay equal."""
-    kwargs = {"gather_distributed": True} if distributed.is_distributed() else {}
-    return _PROXY_LOSSES[config.proxy_type](config, num_classes, embedding_dim, **kwargs)
+    """The proxy loss named by ``config.proxy_type``, with its hyper-parameters from ``config``.
+
+    Under a process group it gathers the batch of every process (``gather_distributed``), so
+    one step equals the single-process step on the global batch and the proxies stay equal.
+    With ``config.shard_proxies`` each process holds only its block of classes; the block starts
+    as the same rows of the replicated proxies would (drawn whole once, from the same seed), so
+    a sharded run computes what the replicated run does.
+    """
+    kwargs: dict[str, bool] = {}
+    if distributed.is_distributed():
+        kwargs["gather_distributed"] = True
+        if config.shard_proxies:
+            kwargs["shard_proxies"] = True
+    loss = _PROXY_LOSSES[config.proxy_type](config, num_classes, embedding_dim, **kwargs)
+    rows = proxy_rows(loss)
+    if rows is not None:
+        per_class = cast(int, loss.proxies_per_class)
+        whole = torch.empty(num_classes * per_class, embedding_dim)
+        nn.init.kaiming_normal_(whole, mode="fan_out")  # what the replicated loss draws
+        with torch.no_grad():
+            cast(Tensor, loss.proxies).copy_(whole[rows])
+    return loss
+
+
+def proxy_rows(proxy_loss: nn.Module | None) -> slice | None:
+    """The rows of all the proxies that this process holds when they are sharded, else
+    ``None``."""
+    block = getattr(proxy_loss, "block", None)
+    if proxy_loss is None or block is None:
+        return None
+    start = block.offset * cast(int, proxy_loss.proxies_per_class)
+    return slice(start, start + cast(Tensor, proxy_loss.proxies).shape[0])
 
 
 def class_similarity(features: Tensor, proxies: Tensor, num_classes: int) -> Tensor:
@@ -131,6 +162,34 @@ class Objective(nn.Module):
             return None
         return cast(Tensor, self.proxy_loss.proxies)
 
+    @property
+    def sharded_rows(self) -> slice | None:
+        """The rows of all the proxies this process holds when they are sharded, else ``None``."""
+        return proxy_rows(self.proxy_loss)
+
+    @torch.no_grad()
+    def all_proxies(self) -> Tensor | None:
+        """All the proxies, ``(C·K, D)``; sharded ones are gathered from every process (each
+        must call it)."""
+        if self.proxies is None or self.sharded_rows is None:
+            return self.proxies
+        return distributed.all_gather(self.proxies.detach())
+
+    def whole_state_dict(self) -> dict[str, Tensor]:
+        """``state_dict()`` with all the proxies (gathered when sharded: every process must call
+        it), so that a checkpoint loads in any number of processes."""
+        state = self.state_dict()
+        if self.sharded_rows is not None:
+            state[_PROXIES_KEY] = cast(Tensor, self.all_proxies())
+        return state
+
+    def load_whole_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load a :meth:`whole_state_dict`; with sharded proxies this process keeps its rows."""
+        rows = self.sharded_rows
+        if rows is not None and _PROXIES_KEY in state:
+            state = {**state, _PROXIES_KEY: state[_PROXIES_KEY][rows]}
+        self.load_state_dict(state)
+
     def forward(self, features: Tensor, logits: Tensor, labels: Tensor) -> LossParts:
         """The weighted total and its parts for one batch."""
         zero = features.new_zeros(())
@@ -151,7 +210,8 @@ class Objective(nn.Module):
         """Class scores ``(B, C)`` whose argmax is the prediction (see the module table)."""
         if self.proxies is None:
             return logits.float()
-        cos = class_similarity(features.float(), self.proxies.float(), self.num_classes)
+        proxies = cast(Tensor, self.all_proxies())
+        cos = class_similarity(features.float(), proxies.float(), self.num_classes)
         if self.loss_type == "proxy":
             return cos
         return self.ce_weight * logits.float() + self.proxy_weight * cos

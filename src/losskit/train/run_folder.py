@@ -20,7 +20,8 @@ from losskit.train.config import TrainConfig
 
 __all__ = ["RESUME_MAY_CHANGE", "ResumeMismatchError", "RunFolder", "resume_differences"]
 
-# Keys that change how long or how visibly a run goes on, not what it trains.
+# Keys that change how long, how visibly or where a run goes on, not what it trains (a checkpoint
+# holds all the proxies, sharded over the processes or not).
 RESUME_MAY_CHANGE: tuple[str, ...] = (
     "epochs",
     "eval_every",
@@ -30,6 +31,7 @@ RESUME_MAY_CHANGE: tuple[str, ...] = (
     "num_workers",
     "cpu_threads",
     "device",
+    "shard_proxies",
 )
 _NOT_COMPARED = ("output_dir",)
 

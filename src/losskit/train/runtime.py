@@ -20,6 +20,7 @@ __all__ = [
     "Runtime",
     "cpu_threads",
     "epoch_seed",
+    "first_to_fail",
     "from_main_process",
     "seed_everything",
     "share_buffers",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_failures: dist.Store | None = None  # counts the failed processes of a multi-process run
 
 SMALL_MODEL_PARAMETERS = 1_000_000
 # A rank that waits this long in a collective (another rank stuck or gone) fails instead of
@@ -95,9 +97,35 @@ def _join_process_group(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        global _failures
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=COLLECTIVE_TIMEOUT))
+        store.set_timeout(COLLECTIVE_TIMEOUT)
+        _failures = dist.PrefixStore("losskit/failures", store)
+        dist.init_process_group(
+            backend,
+            store=dist.PrefixStore("default_pg", store),  # what init_process_group would use
+            rank=rank,
+            world_size=world_size,
+            timeout=COLLECTIVE_TIMEOUT,
+        )
     return device
+
+
+def first_to_fail() -> bool:
+    """Whether this process is the first of the run to fail (call it once, on failure).
+
+    When one process fails the others fail next, in the collective it no longer joins; only
+    the first reports its error, so a run stops with the failing process's message. A process
+    counts its failure in the launcher's store before the failure closes its connections, so
+    the others' failures always come later. True in a single process.
+    """
+    if _failures is None:
+        return True
+    try:
+        return int(_failures.add("count", 1)) == 1
+    except (RuntimeError, OSError):  # the store went away: report rather than lose the error
+        return True
 
 
 def from_main_process(value: T) -> T:

@@ -131,6 +131,8 @@ class RunState:
     evaluation: EvalResult | None = None
     val_evaluation: EvalResult | None = None
     final: EvalResult | None = None
+    final_proxies: torch.Tensor | None = None
+    """All the proxies of the selected model (gathered when sharded), for the run's files."""
 
     @property
     def run_dir(self) -> Path:

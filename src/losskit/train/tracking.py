@@ -80,6 +80,17 @@ def banner(config: TrainConfig) -> str:
     return "\n".join(lines)
 
 
+def _sharding_lines(run: RunState) -> list[str]:
+    """The banner's line on sharded proxies (none when every process holds them all)."""
+    if run.objective.sharded_rows is None:
+        return []
+    world, classes = run.runtime.world_size, run.num_classes
+    return [
+        f"Proxies: sharded over {world} processes (at most {-(-classes // world)} of the "
+        f"{classes} classes each)"
+    ]
+
+
 def run_lines(run: RunState) -> list[str]:
     """The banner's lines about the run itself: data, device, precision, schedule, folder."""
     config, data = run.config, run.data
@@ -92,6 +103,7 @@ def run_lines(run: RunState) -> list[str]:
         f"Device: {run.runtime.device} ({run.runtime.precision})",
         f"World size: {run.runtime.world_size} (global batch "
         f"{run.runtime.world_size * config.batch_size}: {config.batch_size} per process)",
+        *_sharding_lines(run),
         f"Epochs: {config.epochs}",
         f"Output folder: {run.run_dir}",
     ]
@@ -339,7 +351,7 @@ class RunFiles(Callback):
         write_outputs(
             run.run_dir,
             run.final,
-            run.objective.proxies,
+            run.final_proxies,
             list(run.data.test_class_names),
             results,
             seed=run.config.seed,
