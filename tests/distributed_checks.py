@@ -202,6 +202,62 @@ def before_proxies(reference: nn.Module, make) -> torch.Tensor:
     return make().to(F64).proxies.detach()
 
 
+def _objective(shard: bool) -> nn.Module:
+    from losskit.train.config import TrainConfig
+    from losskit.train.objective import Objective
+
+    torch.manual_seed(0)
+    config = TrainConfig(loss_type="proxy", proxy_alpha=8.0, shard_proxies=shard)
+    return Objective(config, CLASSES, 6).to(F64)
+
+
+def _adamw(objective: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(objective.parameters(), lr=0.1, eps=1e-3, weight_decay=0.0)
+
+
+def _train_steps(objective: nn.Module, opt: torch.optim.Optimizer, steps: range) -> None:
+    x, _, y = _inputs()
+    x, y = _mine(x), _mine(y)  # each rank's rows; the proxy loss gathers the batch
+    for seed in steps:
+        opt.zero_grad()
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        objective(x + noise[: x.shape[0]], x.new_zeros(x.shape[0], CLASSES), y).total.backward()
+        opt.step()
+
+
+def check_trainer_sharded_checkpoint() -> None:
+    """The trainer's sharded proxies: they start as the replicated ones; saved whole with
+    AdamW's moments and cut back into blocks, they continue as the replicated run does."""
+    from losskit.train.checkpoint import sharded_optimizer_state, whole_optimizer_state
+
+    replicated, sharded = _objective(False), _objective(True)
+    rows = sharded.sharded_rows
+    assert rows == _proxy_rows(sharded.proxy_loss) and sharded.proxies.shape[0] < CLASSES
+    start = sharded.whole_state_dict()["proxy_loss.proxies"]
+    torch.testing.assert_close(start, replicated.proxies, rtol=0, atol=0)
+    ref_opt, opt = _adamw(replicated), _adamw(sharded)
+    _train_steps(replicated, ref_opt, range(2))
+    _train_steps(sharded, opt, range(2))
+    whole, ref_state = whole_optimizer_state(opt, sharded.proxies), ref_opt.state_dict()
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(
+            whole["state"][0][key], ref_state["state"][0][key], rtol=1e-10, atol=1e-14
+        )
+    assert opt.state[sharded.proxies]["exp_avg"].shape == sharded.proxies.shape  # live: a block
+    saved = sharded.whole_state_dict()
+    torch.testing.assert_close(saved["proxy_loss.proxies"], replicated.proxies, rtol=1e-10,
+                               atol=1e-12)  # fmt: skip
+    # Resume: a new sharded objective and optimiser from the whole state, two more steps.
+    resumed = _objective(True)
+    resumed.load_whole_state_dict(saved)
+    resumed_opt = _adamw(resumed)
+    resumed_opt.load_state_dict(sharded_optimizer_state(whole, resumed_opt, resumed.proxies, rows))
+    _train_steps(replicated, ref_opt, range(2, 4))
+    _train_steps(resumed, resumed_opt, range(2, 4))
+    torch.testing.assert_close(resumed.proxies, replicated.proxies[rows], rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(resumed.all_proxies(), replicated.proxies, rtol=1e-9, atol=1e-12)
+
+
 def check_margin_functions() -> None:
     """The functions' ``gather_distributed``: the global-batch value and proxy gradient."""
     x, _, y = _inputs(2)
@@ -284,6 +340,7 @@ def checks() -> dict[str, Callable[[], None]]:
         "margin_functions": check_margin_functions,
         "errors": check_errors,
         "shared_buffers": check_shared_buffers,
+        "trainer_sharded_checkpoint": check_trainer_sharded_checkpoint,
     }
     for name, (_, _, shardable) in LOSSES.items():
         for opt in OPTIMISERS:
