@@ -258,6 +258,35 @@ def check_trainer_sharded_checkpoint() -> None:
     torch.testing.assert_close(resumed.all_proxies(), replicated.proxies, rtol=1e-9, atol=1e-12)
 
 
+def check_trainer_clips_over_all_blocks() -> None:
+    """``grad_clip`` with sharded proxies scales every gradient as with replicated proxies."""
+    from types import SimpleNamespace
+
+    from losskit.train.loop import clip_gradients
+
+    g = torch.Generator().manual_seed(3)
+    weight_grad = torch.randn(4, 6, generator=g, dtype=F64)
+    proxy_grad = torch.randn(CLASSES, 6, generator=g, dtype=F64)
+    clipped = []
+    for objective in (_objective(False), _objective(True)):
+        weight = nn.Parameter(torch.zeros(4, 6, dtype=F64))
+        weight.grad = weight_grad.clone()
+        rows = objective.sharded_rows or slice(None)
+        objective.proxies.grad = proxy_grad[rows].clone()
+        run = SimpleNamespace(
+            optimizer=torch.optim.SGD([weight, *objective.parameters()], lr=0.1),
+            objective=objective,
+            runtime=SimpleNamespace(device=torch.device("cpu")),
+        )
+        clip_gradients(run, 1.0)  # type: ignore[arg-type]
+        clipped.append((weight.grad, objective.proxies.grad, rows))
+    (w_ref, p_ref, _), (w, p, rows) = clipped
+    whole = torch.cat([weight_grad.flatten(), proxy_grad.flatten()]).norm()
+    torch.testing.assert_close(w_ref, weight_grad / whole, rtol=1e-5, atol=0)
+    torch.testing.assert_close(w, w_ref, rtol=1e-12, atol=0)
+    torch.testing.assert_close(p, p_ref[rows], rtol=1e-12, atol=0)
+
+
 def check_margin_functions() -> None:
     """The functions' ``gather_distributed``: the global-batch value and proxy gradient."""
     x, _, y = _inputs(2)
@@ -341,6 +370,7 @@ def checks() -> dict[str, Callable[[], None]]:
         "errors": check_errors,
         "shared_buffers": check_shared_buffers,
         "trainer_sharded_checkpoint": check_trainer_sharded_checkpoint,
+        "trainer_clips_over_all_blocks": check_trainer_clips_over_all_blocks,
     }
     for name, (_, _, shardable) in LOSSES.items():
         for opt in OPTIMISERS:

@@ -444,6 +444,16 @@ CONFIG += [
     ("backbone", {"backbone": "resnet"}, "`backbone`"),
     ("m_per_class 1", {"m_per_class": 1}, "`m_per_class`"),
     ("warmup >= epochs", {"warmup_epochs": 6, "epochs": 5}, "`warmup_epochs`"),
+    (
+        "shard_proxies CE",
+        {"shard_proxies": True, "loss_type": "CE"},
+        "expected `shard_proxies` false with loss_type CE and no proxies .*got true",
+    ),
+    (
+        "shard_proxies multi",
+        {"shard_proxies": True, "proxy_type": "MultiProxyAnchorLoss"},
+        "`shard_proxies` false with loss_type combined and proxy_type MultiProxyAnchorLoss",
+    ),
 ]
 
 

@@ -386,9 +386,10 @@ def clip_gradients(run: RunState, max_norm: float) -> None:
     sharded = {id(p) for p in run.objective.parameters()}
     grads = [p.grad for p in params if p.grad is not None and id(p) not in sharded]
     blocks = [p.grad for p in run.objective.parameters() if p.grad is not None]
-    squares = nn.utils.get_total_norm(blocks).square()
+    device = run.runtime.device  # the norm of no gradients is a CPU zero
+    squares = nn.utils.get_total_norm(blocks).square().to(device)
     dist.all_reduce(squares)
-    total = (nn.utils.get_total_norm(grads).square().to(squares.device) + squares).sqrt()
+    total = (nn.utils.get_total_norm(grads).square().to(device) + squares).sqrt()
     nn.utils.clip_grads_with_norm_(params, max_norm, total)
 
 
