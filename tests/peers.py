@@ -32,7 +32,7 @@ PINS: dict[str, tuple[str, tuple[str, ...]]] = {
         "segmentation_models_pytorch==0.5.0",
         tuple(
             f"segmentation_models_pytorch/losses/{name}.py"
-            for name in ("constants", "_functional", "lovasz", "jaccard", "mcc")
+            for name in ("constants", "_functional", "lovasz", "jaccard", "mcc", "dice", "tversky")
         ),
     ),
     "lightly": (
@@ -61,19 +61,18 @@ def _wheel(package: str) -> Path:
 
 
 def _extract(package: str) -> Path:
-    """Extract the package's listed files (with empty package ``__init__`` files) once."""
+    """Extract the package's listed files (with empty package ``__init__`` files) not yet there."""
     src = ROOT / f"src-{PINS[package][0].replace('==', '-')}"
-    done = src / ".complete"
-    if not done.exists():
+    missing = [member for member in PINS[package][1] if not (src / member).exists()]
+    if missing:
         with zipfile.ZipFile(_wheel(package)) as wheel:
-            for member in PINS[package][1]:
+            for member in missing:
                 target = src / member
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(wheel.read(member))
                 for parent in Path(member).parents:
                     if parent != Path("."):
                         (src / parent / "__init__.py").touch()
-        done.touch()
     return src
 
 

@@ -13,6 +13,7 @@ from monai.losses import DiceFocalLoss as MonaiDiceFocal
 from monai.losses import DiceLoss as MonaiDice
 from monai.losses import FocalLoss as MonaiFocal
 from monai.losses import GeneralizedDiceLoss as MonaiGeneralizedDice
+from monai.losses import TverskyLoss as MonaiTversky
 from torch.autograd import gradcheck
 
 import losskit
@@ -122,6 +123,37 @@ def test_dice_options_match_monai(jaccard, soft, squared):
     )
 
 
+@pytest.mark.parametrize(("jaccard", "soft"), list(itertools.product([False, True], repeat=2)))
+def test_tversky_options_match_monai(jaccard, soft):
+    logits, _, target = _case(soft=soft)
+    scale = 2.0 if jaccard else 1.0  # Jaccard scale: MONAI's Tversky with doubled alpha, beta
+    opts = {"smooth_nr": 0.3, "smooth_dr": 0.7, "reduction": "none"}
+    peer = MonaiTversky(softmax=True, alpha=0.4 * scale, beta=0.9 * scale, **opts)
+    ours = lambda x: LF.tversky(x, target, 0.4, 0.9, jaccard=jaccard, **opts)  # noqa: E731
+    _same(ours, lambda x: peer(x, target), logits)
+    assert gradcheck(ours, (logits,))
+    module = losskit.TverskyLoss(alpha=0.4, beta=0.9, jaccard=jaccard, **opts)
+    torch.testing.assert_close(module(logits, target), ours(logits))
+    assert "jaccard=" in repr(module)
+
+
+@pytest.mark.parametrize("jaccard", [False, True])
+def test_tversky_and_dice_match_smp(jaccard):
+    logits, labels, _ = _case()
+    scale = 2.0 if jaccard else 1.0
+    tversky = _smp("tversky", "TverskyLoss")("multiclass", smooth=0.3, alpha=0.6, beta=1.2)
+    _same(
+        lambda x: LF.tversky(
+            x, labels, 0.6 / scale, 1.2 / scale, smooth=0.3, batch=True, jaccard=jaccard
+        ),
+        lambda x: tversky(x, labels),
+        logits,
+    )
+    # smp's Dice is its Tversky at 1/2, 1/2: (I + s)/(I + FP/2 + FN/2 + s), our smooth = 2s
+    dice = _smp("dice", "DiceLoss")("multiclass", smooth=0.3)
+    _same(lambda x: LF.dice(x, labels, smooth=0.6, batch=True), lambda x: dice(x, labels), logits)
+
+
 def test_tversky_smoothing_and_jaccard_relations():
     logits, labels, _ = _case()
     # Tversky with alpha = beta = 1 is the soft Jaccard loss; with 1/2 it is Dice.
@@ -138,6 +170,15 @@ def test_tversky_smoothing_and_jaccard_relations():
     torch.testing.assert_close(1 - LF.jaccard(logits, labels, reduction="none"), d / (2 - d))
     torch.testing.assert_close(
         LF.dice(logits, labels, smooth=0.0, jaccard=True), LF.jaccard(logits, labels)
+    )
+    # On the Jaccard scale, alpha = beta = 1/2 is dice(jaccard=True) (with twice the smoothing)
+    # and alpha = beta = 1 the Tversky loss with alpha = beta = 2.
+    torch.testing.assert_close(
+        LF.tversky(logits, labels, 0.5, 0.5, smooth=0.4, jaccard=True),
+        LF.dice(logits, labels, smooth=0.8, jaccard=True),
+    )
+    torch.testing.assert_close(
+        LF.tversky(logits, labels, 1.0, 1.0, jaccard=True), LF.tversky(logits, labels, 2.0, 2.0)
     )
 
 
@@ -299,6 +340,12 @@ def test_errors():
         LF.dice(logits, labels, smooth_nr=-1.0)
     with pytest.raises(ValueError, match=r"DiceLoss: expected `smooth_dr` in \[0, inf\)"):
         losskit.DiceLoss(smooth_dr=-1.0)
+    with pytest.raises(TypeError, match=r"tversky: expected `jaccard` to be a bool, got int"):
+        LF.tversky(logits, labels, jaccard=1)
+    with pytest.raises(TypeError, match=r"TverskyLoss: expected `jaccard` to be a bool"):
+        losskit.TverskyLoss(jaccard="yes")
+    with pytest.raises(ValueError, match=r"tversky: expected `smooth_dr` in \[0, inf\)"):
+        LF.tversky(logits, labels, smooth_dr=-0.1)
     with pytest.raises(ValueError, match=r"dice_focal: expected `gamma` in \[0, inf\)"):
         LF.dice_focal(logits, labels, gamma=-1.0)
     with pytest.raises(ValueError, match=r"mcc: expected `eps` in \(0, inf\)"):

@@ -268,12 +268,14 @@ def _dice_complement(
 
 
 def _tversky_complement(
-    o: _Overlap, alpha: float, beta: float, smooth: float, smooth_dr: float | None = None
+    o: _Overlap, alpha: float, beta: float, smooth_nr: float, smooth_dr: float, jaccard: bool
 ) -> Tensor:
-    dr = smooth if smooth_dr is None else smooth_dr
+    """``1 − (TP + s_nr)/(TP + α·FP + β·FN + s_dr)``; ``jaccard`` doubles ``α`` and ``β``."""
+    scale = 2.0 if jaccard else 1.0
     false_pos = o.pred - o.inter  # Σ p·(1 − g)
     false_neg = o.true - o.inter  # Σ (1 − p)·g
-    return 1.0 - _ratio(o.inter + smooth, o.inter + alpha * false_pos + beta * false_neg + dr)
+    den = o.inter + scale * (alpha * false_pos + beta * false_neg)
+    return 1.0 - _ratio(o.inter + smooth_nr, den + smooth_dr)
 
 
 def _cross_entropy(fn: str, m: _Maps, activation: str) -> Tensor:
@@ -371,6 +373,7 @@ def dice(
         fn, activation=activation, smooth=smooth, weight=weight, ignore_index=ignore_index
     )
     nr, dr = _smoothing(fn, smooth_value, smooth_nr, smooth_dr)
+    check_bool(fn, "jaccard", jaccard)
     check_reduction(fn, reduction)
     m = _maps(fn, logits, target, activation, w, ignore_index)
     o = _overlap(m, include_background=include_background, squared=squared, batch=batch)
@@ -394,6 +397,7 @@ def _tversky_loss(
     reduction: str,
     smooth_nr: float | None = None,
     smooth_dr: float | None = None,
+    jaccard: bool = False,
 ) -> Tensor:
     """Tversky loss per entry, raised to ``gamma`` when given (focal Tversky), then reduced."""
     a, b = _check_tversky(fn, alpha, beta)
@@ -405,7 +409,8 @@ def _tversky_loss(
     m = _maps(fn, logits, target, activation, w, ignore_index)
     o = _overlap(m, include_background=include_background, squared=False, batch=batch)
     nr, dr = _smoothing(fn, smooth_value, smooth_nr, smooth_dr)
-    loss = _tversky_complement(o, a, b, nr, dr)
+    check_bool(fn, "jaccard", jaccard)
+    loss = _tversky_complement(o, a, b, nr, dr, jaccard)
     if g is not None:
         # A perfect entry (1 − TI = 0) gives 0 with a zero gradient, also for gamma < 1.
         base = loss.clamp_min(0.0)
@@ -428,25 +433,34 @@ def tversky(
     reduction: Reduction = "mean",
     smooth_nr: float | None = None,
     smooth_dr: float | None = None,
+    jaccard: bool = False,
 ) -> Tensor:
     """Tversky loss: Dice with separate weights for false positives (α) and false negatives (β).
 
     Formula, per sample and class (per class over the batch with ``batch=True``)::
 
         TP = Σ p·g,  FP = Σ p·(1 − g),  FN = Σ (1 − p)·g
-        L  = 1 − (TP + smooth) / (TP + α·FP + β·FN + smooth)
+        L  = 1 − (TP + smooth_nr) / (TP + α·FP + β·FN + smooth_dr)
+        L  = 1 − (TP + smooth_nr) / (TP + 2α·FP + 2β·FN + smooth_dr)      (jaccard=True)
 
     ``α = β = ½`` gives Dice: ``tversky(α=½, β=½, smooth=s) == dice(smooth=2s)`` (equal at
-    ``s = 0``). β > α favours recall (small structures). Unlike :func:`dice` there is no
-    ``squared`` option (Tversky has no standard squared form). Other options as in :func:`dice`.
+    ``s = 0``), and with ``jaccard=True`` on both sides it gives the soft Jaccard (IoU) loss of
+    ``dice(jaccard=True)`` in the same way: ``jaccard=True`` puts α and β on the Jaccard scale
+    (``α + β = 1`` weighs FP and FN as IoU does, where they weigh as Dice does without it), the
+    denominator change of MONAI's ``DiceLoss(jaccard=True)``. β > α favours recall (small
+    structures). Unlike :func:`dice` there is no ``squared`` option (Tversky has no standard
+    squared form). Soft (probability) targets are used as they are. Other options as in
+    :func:`dice`.
 
     Args:
         logits (Tensor[N, C, *spatial]): raw scores.
-        target (Tensor[N, *spatial] | Tensor[N, C, *spatial]): class indices or one-hot map.
+        target (Tensor[N, *spatial] | Tensor[N, C, *spatial]): class indices, or a one-hot /
+            soft map with values in [0, 1].
         alpha: weight of false positives (>= 0).
         beta: weight of false negatives (>= 0); ``alpha + beta`` must be > 0.
         activation, include_background, smooth, batch, weight, ignore_index, reduction,
             smooth_nr, smooth_dr: as in :func:`dice` (``α = β = 1`` is the Jaccard loss).
+        jaccard: double the weights of false positives and negatives (see above).
 
     Returns:
         Tensor: a scalar, or ``(N, C')`` / ``(C',)`` with ``reduction="none"``.
@@ -482,6 +496,7 @@ def tversky(
         reduction=reduction,
         smooth_nr=smooth_nr,
         smooth_dr=smooth_dr,
+        jaccard=jaccard,
     )
 
 
@@ -712,7 +727,7 @@ class DiceLoss(_SegmentationLoss):
         )
         self.squared = squared
         self.reduction: Reduction = check_reduction("DiceLoss", reduction)
-        self.jaccard = jaccard
+        self.jaccard = check_bool("DiceLoss", "jaccard", jaccard)
         _smoothing("DiceLoss", self.smooth, smooth_nr, smooth_dr)
         self.smooth_nr, self.smooth_dr = smooth_nr, smooth_dr
 
@@ -747,6 +762,7 @@ class TverskyLoss(_SegmentationLoss):
         reduction: Reduction = "mean",
         smooth_nr: float | None = None,
         smooth_dr: float | None = None,
+        jaccard: bool = False,
     ) -> None:
         super().__init__(
             "TverskyLoss",
@@ -761,6 +777,7 @@ class TverskyLoss(_SegmentationLoss):
         self.reduction: Reduction = check_reduction("TverskyLoss", reduction)
         _smoothing("TverskyLoss", self.smooth, smooth_nr, smooth_dr)
         self.smooth_nr, self.smooth_dr = smooth_nr, smooth_dr
+        self.jaccard = check_bool("TverskyLoss", "jaccard", jaccard)
 
     def _extra(self) -> dict[str, Any]:
         return {
@@ -769,6 +786,7 @@ class TverskyLoss(_SegmentationLoss):
             "reduction": self.reduction,
             "smooth_nr": self.smooth_nr,
             "smooth_dr": self.smooth_dr,
+            "jaccard": self.jaccard,
         }
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
