@@ -11,6 +11,7 @@ import yaml
 
 from losskit.cli import build_parser
 from losskit.train.config import ConfigError, TrainConfig, load_config, save_config
+from losskit.train.objective import build_proxy_loss
 from losskit.train.tracking import banner
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "losskit" / "configs"
@@ -172,6 +173,28 @@ def test_banner_for_each_loss_type() -> None:
         BANNER_COMBINED.replace("ProxyAnchorLoss", "FocalStyleProxyAnchorLoss")
     )
     assert focal_proxy.endswith("Proxy γ (pos/neg gamma): 2.0 / 2.0")
+
+
+@pytest.mark.parametrize(
+    ("proxy_type", "names"),
+    [
+        ("ArcFaceLoss", {"scale": "s", "margin": "m"}),
+        ("CosFaceLoss", {"scale": "s", "margin": "m"}),
+        ("SubCenterArcFaceLoss", {"scale": "s", "margin": "m"}),
+        ("ProxyNCALoss", {"temperature": "T"}),
+    ],
+)
+def test_banner_shows_the_parameters_the_proxy_loss_runs_with(proxy_type, names) -> None:
+    config = TrainConfig(loss_type="proxy", proxy_type=proxy_type, proxies_per_class=4)
+    loss = build_proxy_loss(config, 10, 8)  # the module the trainer trains with
+    expected = [
+        f"Proxy {sym} ({name}): {round(getattr(loss, name), 4)}" for name, sym in names.items()
+    ]
+    if proxy_type == "SubCenterArcFaceLoss":
+        expected.append(f"Sub-centers per class: {loss.proxies_per_class}")
+    lines = banner(config).splitlines()
+    assert lines[3:] == [f"Proxy Type: {proxy_type}", *expected]
+    assert not any("alpha" in line or "delta" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ nothing of what they do. Only the main process (rank 0) gets the writing and pri
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
@@ -20,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+import losskit
 from losskit._files import atomic_write
 from losskit.train.config import TrainConfig
 from losskit.train.evaluate import EvalResult
@@ -47,21 +49,41 @@ __all__ = [
 
 MAX_SAVED_EMBEDDINGS = 5000
 LOSS_TAGS: tuple[str, ...] = ("Loss/Total", "Loss/CE", "Loss/Proxy")
+# Proxy types the trainer builds with their own defaults (no config key): parameter -> symbol.
+_DEFAULT_PARAMETERS: dict[str, dict[str, str]] = {
+    "ArcFaceLoss": {"scale": "s", "margin": "m"},
+    "CosFaceLoss": {"scale": "s", "margin": "m"},
+    "SubCenterArcFaceLoss": {"scale": "s", "margin": "m"},
+    "ProxyNCALoss": {"temperature": "T"},
+}
+
+
+def _proxy_parameter_lines(config: TrainConfig) -> list[str]:
+    """The hyper-parameters the chosen proxy loss runs with: α/δ of the Proxy-Anchor family from
+    the config, the margin losses' and ProxyNCA's at their defaults."""
+    symbols = _DEFAULT_PARAMETERS.get(config.proxy_type)
+    if symbols is None:
+        return [
+            f"Proxy α (alpha): {config.proxy_alpha}",
+            f"Proxy δ (delta): {config.proxy_delta}",
+        ]
+    defaults = inspect.signature(getattr(losskit, config.proxy_type)).parameters
+    return [
+        f"Proxy {sym} ({name}): {round(defaults[name].default, 4)}" for name, sym in symbols.items()
+    ]
 
 
 def banner(config: TrainConfig) -> str:
     """The ``TRAINING CONFIGURATION`` banner (DESIGN §4): the lines that apply to the loss.
 
-    Proxy lines appear for ``proxy`` and ``combined``, the λ lines for ``combined``; extras that
-    the guide's banner has no line for (focal γ, per-proxy γ, proxies per class) follow them.
+    Proxy lines appear for ``proxy`` and ``combined`` (α and δ for the Proxy-Anchor family, the
+    scale and margin or the temperature that the other proxy types use), the λ lines for
+    ``combined``; extras that the guide's banner has no line for (focal γ, per-proxy γ, proxies
+    per class) follow them.
     """
     lines = ["TRAINING CONFIGURATION", "=" * 70, f"Loss Type: {config.loss_type}"]
     if config.uses_proxies:
-        lines += [
-            f"Proxy Type: {config.proxy_type}",
-            f"Proxy α (alpha): {config.proxy_alpha}",
-            f"Proxy δ (delta): {config.proxy_delta}",
-        ]
+        lines += [f"Proxy Type: {config.proxy_type}", *_proxy_parameter_lines(config)]
     if config.loss_type == "combined":
         lam = config.lambda_combined
         lines += [
@@ -75,6 +97,8 @@ def banner(config: TrainConfig) -> str:
         )
     if config.uses_proxies and config.proxy_type == "MultiProxyAnchorLoss":
         lines.append(f"Proxies per class: {config.proxies_per_class}")
+    if config.uses_proxies and config.proxy_type == "SubCenterArcFaceLoss":
+        lines.append(f"Sub-centers per class: {config.proxies_per_class}")
     if config.loss_type == "focal":
         lines.append(f"Focal γ (gamma): {config.focal_gamma}")
     return "\n".join(lines)
