@@ -1,4 +1,4 @@
-"""Proxy-Anchor at scale: time and peak memory of ours, the GEMM floor and pytorch-metric-learning.
+"""Proxy losses at scale: time and peak memory of ours, the GEMM floor and pytorch-metric-learning.
 
 The **GEMM floor** is ``S = x @ P.T`` forward plus its backward with a dense ``(B, C)`` upstream
 gradient: the three matrix multiplies any proxy loss needs, with nothing else.
@@ -14,11 +14,16 @@ they see the same machine load) and keeps each method's fastest forward + backwa
 (``P.grad`` reset to ``None`` before each step, as ``zero_grad`` does). At C = 10⁶ each method
 runs a single step, in its memory subprocess.
 
+At B = 180 the same rounds also time the other chunked losses (focal Proxy-Anchor, normalised
+softmax, ArcFace, CosFace, sub-center ArcFace, ProxyNCA++) and pytorch-metric-learning's
+``ArcFaceLoss``, ``CosFaceLoss``, ``SubCenterArcFaceLoss`` and ``ProxyNCALoss`` on the same
+embeddings and proxies; the second table gives each as a ratio to the GEMM floor.
+
 Run: ``python benchmarks/proxy_scale.py`` (about five minutes on 2 CPU cores; the C = 10⁶ case
 needs about 13 GB free for the dense GEMM floor, otherwise its floor is timed 2¹⁴ proxies at a
-time and the table says so). ``--quick`` runs the two smallest shapes only. ``--device cuda``
-runs on the GPU: memory is then the peak of ``torch.cuda.max_memory_allocated`` above the
-baseline, and every timed step is synchronised.
+time and the table says so). ``--quick`` runs the two smallest shapes only, ``--max-classes C``
+the shapes up to C proxies. ``--device cuda`` runs on the GPU: memory is then the peak of
+``torch.cuda.max_memory_allocated`` above the baseline, and every timed step is synchronised.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -35,7 +41,17 @@ from typing import Any
 
 CASES = ((180, 1_000, 512), (180, 10_000, 512), (180, 100_000, 512), (1024, 1_000_000, 512))
 SINGLE_STEP_CLASSES = 1_000_000  # from here on: one step per method, timed in its memory run
-EXTRAS = ("focal", "ce", "arcface", "cosface", "subcenter")  # other losses, timed at B = 180
+# Other losses, timed at B = 180: ours and pytorch-metric-learning's, column by column.
+EXTRAS = ("focal", "ce", "arcface", "cosface", "subcenter", "proxy_nca")
+PML_EXTRAS = ("pml_arcface", "pml_cosface", "pml_subcenter", "pml_proxy_nca")
+# method -> pytorch-metric-learning class and keyword arguments (ArcFace's margin in degrees)
+PML_LOSSES: dict[str, tuple[str, dict[str, float]]] = {
+    "pml": ("ProxyAnchorLoss", {"margin": 0.1, "alpha": 32}),
+    "pml_arcface": ("ArcFaceLoss", {"margin": math.degrees(0.5), "scale": 64}),
+    "pml_cosface": ("CosFaceLoss", {"margin": 0.35, "scale": 64}),
+    "pml_subcenter": ("SubCenterArcFaceLoss", {"margin": math.degrees(0.5), "sub_centers": 3}),
+    "pml_proxy_nca": ("ProxyNCALoss", {}),
+}
 GIB = 1 << 30
 
 
@@ -73,6 +89,7 @@ def _make_step(
         cosine_softmax_cross_entropy,
         focal_proxy_anchor,
         proxy_anchor,
+        proxy_nca,
         subcenter_arcface,
     )
 
@@ -82,22 +99,19 @@ def _make_step(
         labels = torch.randint(0, classes, (batch,), device=device)
         proxies = (
             None
-            if method == "pml"
+            if method in PML_LOSSES
             else torch.nn.Parameter(torch.randn(classes, dim, device=device))
         )
     else:
         x, labels, proxies = shared
     compute: Callable[[], None]
-    if method == "pml":
-        from pytorch_metric_learning.losses import ProxyAnchorLoss
-
-        module = ProxyAnchorLoss(classes, dim, margin=0.1, alpha=32).to(device)
-        if proxies is not None:
-            module.proxies.data.copy_(proxies.data)
-        proxies = module.proxies
+    if method in PML_LOSSES:
+        module, proxies = _pml_loss(method, classes, dim, proxies, device)
+        # sub-centers: the C proxies as ⌊C/3⌋ classes of 3, as for ours
+        y = labels % (classes // 3) if method == "pml_subcenter" else labels
 
         def compute() -> None:
-            module(x, labels).backward()
+            module(x, y).backward()
 
     elif method == "gemm":
 
@@ -123,6 +137,7 @@ def _make_step(
             "subcenter": lambda x, y, p: subcenter_arcface(
                 x, y % (len(p) // 3), p[: len(p) // 3 * 3], sub_centers=3
             ),
+            "proxy_nca": proxy_nca,
         }
         loss = losses[method]
 
@@ -134,6 +149,23 @@ def _make_step(
         compute()
 
     return step
+
+
+def _pml_loss(method: str, classes: int, dim: int, proxies: Any, device: str) -> tuple[Any, Any]:
+    """pytorch-metric-learning's loss for ``method`` on ``device`` and its proxy parameter,
+    holding ``proxies`` when given (its ArcFace family stores them transposed, ``(D, C)``)."""
+    from pytorch_metric_learning import losses
+
+    name, kwargs = PML_LOSSES[method]
+    sub_centers = int(kwargs.get("sub_centers", 1))
+    module = getattr(losses, name)(
+        num_classes=classes // sub_centers, embedding_size=dim, **kwargs
+    ).to(device)
+    weight = module.W if hasattr(module, "W") else module.proxies
+    if proxies is not None:
+        rows = proxies.data[: classes // sub_centers * sub_centers]
+        weight.data.copy_(rows.T if hasattr(module, "W") else rows)
+    return module, weight
 
 
 def _sync(device: str) -> None:
@@ -240,7 +272,7 @@ def measure_case(batch: int, classes: int, dim: int, device: str = "cpu") -> dic
     if classes >= SINGLE_STEP_CLASSES:
         times = {m: r["time_s"] for m, r in memory.items() if r}
     else:
-        timed = methods + list(EXTRAS) * (batch == 180)
+        timed = methods + (list(EXTRAS) + list(PML_EXTRAS) * pml_fits) * (batch == 180)
         rounds = "5" if classes >= 100_000 else "15"
         times = _run(["--time", ",".join(timed), "--shape", *shape, "--rounds", rounds]) or {}
     # The chunked floor stands in for the dense one when memory is short (flagged in the table).
@@ -255,6 +287,7 @@ def main() -> None:
     parser.add_argument("--shape", nargs=3, type=int, metavar=("B", "C", "D"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="only the two smallest shapes")
+    parser.add_argument("--max-classes", type=int, help="only the shapes up to this many proxies")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<index> (cpu)")
     args = parser.parse_args()
     if args.memory or args.time:
@@ -272,7 +305,8 @@ def main() -> None:
     kind = "RSS" if args.device == "cpu" else "CUDA memory allocated"
     print(f"time: fastest forward+backward step; memory: peak {kind} increase (own process)\n")
     results = []
-    for batch, classes, dim in CASES[:2] if args.quick else CASES:
+    limit = CASES[1][1] if args.quick else args.max_classes or CASES[-1][1]
+    for batch, classes, dim in (case for case in CASES if case[1] <= limit):
         results.append((batch, classes, dim, measure_case(batch, classes, dim, args.device)))
         print(f"measured B={batch} C={classes} D={dim}", file=sys.stderr, flush=True)
 
@@ -301,14 +335,17 @@ def main() -> None:
             _fmt(mem.get("pml"), ".0f"),
         ]
         print("| " + " | ".join(cells) + " |")
-    print("\nOther chunked losses, time / GEMM floor (B=180; subcenter_arcface: C/3 classes × 3):")
-    print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy | arcface | cosface "
-          "| subcenter_arcface |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    print("\nOther chunked losses, time / GEMM floor (B=180; sub-centers: C/3 classes × 3; "
+          "PML: pytorch-metric-learning's loss on the same inputs):")  # fmt: skip
+    print("| C | focal_proxy_anchor | cosine_softmax_cross_entropy | arcface | PML ArcFace "
+          "| cosface | PML CosFace | subcenter_arcface | PML SubCenterArcFace | proxy_nca "
+          "| PML ProxyNCA |")  # fmt: skip
+    print("|" + "---|" * 11)
+    columns = ("focal", "ce", *(m for pair in zip(EXTRAS[2:], PML_EXTRAS) for m in pair))
     for batch, classes, _, r in results:
         if batch == 180:
             t = r["times"]
-            cells = [_ratio(t.get(m), t.get("gemm")) for m in EXTRAS]
+            cells = [_ratio(t.get(m), t.get("gemm")) for m in columns]
             print(f"| {classes:,} | " + " | ".join(cells) + " |")
     if any(r["chunked_floor"] for *_, r in results):
         print("\n* GEMM floor run 2**14 proxies at a time (same 3 GEMMs): dense S would not fit.")
