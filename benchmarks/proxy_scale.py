@@ -24,6 +24,8 @@ needs about 13 GB free for the dense GEMM floor, otherwise its floor is timed 2Â
 time and the table says so). ``--quick`` runs the two smallest shapes only, ``--max-classes C``
 the shapes up to C proxies. ``--device cuda`` runs on the GPU: memory is then the peak of
 ``torch.cuda.max_memory_allocated`` above the baseline, and every timed step is synchronised.
+On a shared machine run it with ``OMP_NUM_THREADS=1``: each process then holds one core, and
+the fastest-of-rounds ratios stay stable under load.
 """
 
 from __future__ import annotations
