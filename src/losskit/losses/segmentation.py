@@ -457,9 +457,10 @@ def tversky(
         target (Tensor[N, *spatial] | Tensor[N, C, *spatial]): class indices, or a one-hot /
             soft map with values in [0, 1].
         alpha: weight of false positives (>= 0).
-        beta: weight of false negatives (>= 0); ``alpha + beta`` must be > 0.
-        activation, include_background, smooth, batch, weight, ignore_index, reduction,
-            smooth_nr, smooth_dr: as in :func:`dice` (``α = β = 1`` is the Jaccard loss).
+        beta: weight of false negatives (>= 0); ``alpha + beta`` must be > 0 (``α = β = 1`` is
+            the Jaccard loss).
+        activation, include_background, smooth, batch, weight: as in :func:`dice`.
+        ignore_index, reduction, smooth_nr, smooth_dr: as in :func:`dice`.
         jaccard: double the weights of false positives and negatives (see above).
 
     Returns:
@@ -527,8 +528,10 @@ def focal_tversky(
     there for ``γ < 1``).
 
     Args:
-        logits, target, alpha, beta, and the keyword options: as in :func:`tversky`.
+        logits, target, alpha, beta: as in :func:`tversky`.
         gamma: exponent (> 0).
+        activation, include_background, smooth, batch: as in :func:`tversky`.
+        weight, ignore_index, reduction: as in :func:`tversky`.
 
     Returns:
         Tensor: a scalar, or ``(N, C')`` / ``(C',)`` with ``reduction="none"``.
