@@ -63,7 +63,7 @@ def _pair_input(loss: nn.Module, model: nn.Module, a, b, y):
     return loss(za, zb)
 
 
-def _proxy_input(loss, model, a, b, y):
+def _labelled_input(loss, model, a, b, y):
     return loss(model(a), y)
 
 
@@ -78,54 +78,65 @@ LOSSES: dict[str, tuple[Callable[..., nn.Module], Callable, bool]] = {
     "nt_xent": (lambda **k: losskit.NTXentLoss(**k), _pair_input, False),
     "proxy_anchor": (
         lambda **k: losskit.ProxyAnchorLoss(CLASSES, 4, alpha=8.0, chunk_size=2, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "focal_proxy_anchor": (
         lambda **k: losskit.FocalStyleProxyAnchorLoss(CLASSES, 4, alpha=8.0, chunk_size=3, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "multi_proxy_anchor": (
         lambda **k: losskit.MultiProxyAnchorLoss(CLASSES, 4, proxies_per_class=2, alpha=8.0, **k),
-        _proxy_input,
+        _labelled_input,
         False,
     ),
+    "supcon": (lambda **k: losskit.SupConLoss(temperature=0.5, **k), _labelled_input, False),
+    "multi_similarity": (
+        lambda **k: losskit.MultiSimilarityLoss(mining="multi_similarity", epsilon=0.5, **k),
+        _labelled_input,
+        False,
+    ),
+    "circle": (lambda **k: losskit.CircleLoss(margin=0.4, gamma=4.0, **k), _labelled_input, False),
+    "barlow_twins": (lambda **k: losskit.BarlowTwinsLoss(lambda_=0.1, **k), _pair_input, False),
+    "vicreg": (lambda **k: losskit.VICRegLoss(**k), _pair_input, False),
+    "dcl": (lambda **k: losskit.DCLLoss(temperature=0.5, **k), _pair_input, False),
+    "negative_cosine": (lambda **k: losskit.NegativeCosineLoss(**k), _pair_input, False),
     "cosine_softmax_cross_entropy": (
         lambda **k: losskit.CosineSoftmaxCrossEntropyLoss(CLASSES, 4, scale=4.0, chunk_size=2, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "cosine_softmax_cross_entropy_none": (
         lambda **k: losskit.CosineSoftmaxCrossEntropyLoss(CLASSES, 4, reduction="none", **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "arcface": (
         lambda **k: losskit.ArcFaceLoss(CLASSES, 4, scale=4.0, margin=0.3, chunk_size=2, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "arcface_none": (
         lambda **k: losskit.ArcFaceLoss(CLASSES, 4, scale=4.0, reduction="none", **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "cosface": (
         lambda **k: losskit.CosFaceLoss(CLASSES, 4, scale=4.0, margin=0.2, chunk_size=3, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "subcenter_arcface": (
         lambda **k: losskit.SubCenterArcFaceLoss(
             CLASSES, 4, sub_centers=2, scale=4.0, margin=0.3, chunk_size=2, **k
         ),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
     "proxy_nca": (
         lambda **k: losskit.ProxyNCALoss(CLASSES, 4, temperature=0.5, chunk_size=3, **k),
-        _proxy_input,
+        _labelled_input,
         True,
     ),
 }

@@ -61,8 +61,11 @@ def test_no_process_group_is_a_no_op():
         gathered = cls(5, 4, gather_distributed=True, shard_proxies=True)
         assert torch.equal(plain(emb, labels), gathered(emb, labels))
         assert torch.equal(plain.nearest_proxy(emb), gathered.nearest_proxy(emb))
-    triplet = losskit.OnlineTripletLoss(gather_distributed=True)
-    assert torch.equal(triplet(emb, labels), losskit.OnlineTripletLoss()(emb, labels))
+    for pair in (losskit.OnlineTripletLoss, losskit.SupConLoss, losskit.CircleLoss):
+        assert torch.equal(pair(gather_distributed=True)(emb, labels), pair()(emb, labels))
+    p, z = emb[:4], emb[4:]
+    for two_view in (losskit.NegativeCosineLoss, losskit.DCLLoss):
+        assert torch.equal(two_view(gather_distributed=True)(p, z), two_view()(p, z))
 
 
 def test_errors():
@@ -76,5 +79,12 @@ def test_errors():
         losskit.functional.arcface(
             torch.randn(2, 4), torch.tensor([0, 1]), torch.randn(3, 4), gather_distributed=1
         )
+    with pytest.raises(ValueError, match=r"supcon: expected `gather_distributed` False with `re"):
+        losskit.functional.supcon(
+            torch.randn(2, 4), torch.tensor([0, 1]), reference=torch.randn(3, 4),
+            reference_labels=torch.tensor([0, 1, 1]), gather_distributed=True,
+        )  # fmt: skip
+    with pytest.raises(TypeError, match="NegativeCosineLoss: expected `gather_distributed`"):
+        losskit.NegativeCosineLoss(gather_distributed=1)
     with pytest.raises(ValueError, match="at least 1 dimension"):
         D.all_gather(torch.tensor(1.0))

@@ -189,7 +189,9 @@ def vicreg(
     return (ws * invariance + wv * variance + wc * covariance).to(z1.dtype)
 
 
-def negative_cosine(p: Tensor, z: Tensor, *, reduction: Reduction = "mean") -> Tensor:
+def negative_cosine(
+    p: Tensor, z: Tensor, *, reduction: Reduction = "mean", gather_distributed: bool = False
+) -> Tensor:
     """Negative cosine similarity with a stop-gradient on the target branch (BYOL, SimSiam).
 
     ``ℓ_b = −cos(p_b, stopgrad(z_b))``: no gradient flows into ``z``. The symmetric SimSiam loss
@@ -199,6 +201,9 @@ def negative_cosine(p: Tensor, z: Tensor, *, reduction: Reduction = "mean") -> T
         p (Tensor[B, D]): predictor outputs of one view.
         z (Tensor[B, D]): projections (or target-network outputs) of the other view.
         reduction: ``"mean"`` over the batch, ``"sum"`` or ``"none"`` (``(B,)``).
+        gather_distributed: the loss of the global batch (every rank's rows, in rank order) on
+            every rank: its ``"mean"`` is over all rows, also when ranks hold different numbers
+            of rows (the mean of per-rank means is not); a no-op without a process group.
 
     Returns:
         Tensor: the reduced loss in ``[−1, 1]`` per sample, in ``p``'s dtype.
@@ -221,6 +226,8 @@ def negative_cosine(p: Tensor, z: Tensor, *, reduction: Reduction = "mean") -> T
     a = check_ndim(fn, "p", check_floating(fn, "p", p), 2, "(B, D)")
     b = check_floating(fn, "z", z)
     check_same_shape(fn, "z", b, "p", a)
+    if check_bool(fn, "gather_distributed", gather_distributed):
+        a, b = all_gather(a), all_gather(b.detach())
     x = upcast(a)
     unit_z = l2_normalize(b.detach().to(x.dtype), dim=1, eps=1e-8)
     loss = -(l2_normalize(x, dim=1, eps=1e-8) * unit_z).sum(dim=1)
@@ -346,18 +353,20 @@ class VICRegLoss(_TwoViewLoss):
 
 
 @register(negative_cosine)
-class NegativeCosineLoss(nn.Module):
+class NegativeCosineLoss(_TwoViewLoss):
     """Negative cosine similarity with stop-gradient; see :func:`negative_cosine`."""
 
-    def __init__(self, *, reduction: Reduction = "mean") -> None:
-        super().__init__()
+    def __init__(self, *, reduction: Reduction = "mean", gather_distributed: bool = False) -> None:
+        super().__init__(gather_distributed=gather_distributed)
         self.reduction: Reduction = check_reduction(type(self).__name__, reduction)
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        return f"reduction={self.reduction!r}, {super().extra_repr()}"
 
     def forward(self, p: Tensor, z: Tensor) -> Tensor:
-        return negative_cosine(p, z, reduction=self.reduction)
+        return negative_cosine(
+            p, z, reduction=self.reduction, gather_distributed=self.gather_distributed
+        )
 
 
 @register(dcl)

@@ -12,7 +12,8 @@ latter to pair the batch with a memory of past embeddings.
 Compared with pytorch-metric-learning (``SupConLoss``, ``MultiSimilarityLoss`` with
 ``MultiSimilarityMiner``, ``CircleLoss``, ``CrossBatchMemory``), with the same hyper-parameters
 the values and gradients agree; the differences are in edge cases, and listed in each
-docstring. Multi-process gathering (``gather_distributed``) is not offered by these losses yet.
+docstring. ``gather_distributed=True`` pairs every rank's batch with every other's (see
+:mod:`losskit.distributed`); it goes with the batch as references, not with ``reference``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from losskit._checks import (
+    check_bool,
     check_choice,
     check_floating,
     check_int,
@@ -39,6 +41,7 @@ from losskit._checks import (
 )
 from losskit._reduce import Reduction, check_reduction, reduce, upcast
 from losskit._scaled import l2_normalize
+from losskit.distributed import all_gather
 from losskit.losses.metric._chunked import log1p_sum_exp
 from losskit.losses.metric.miners import check_embeddings_and_labels, multi_similarity_pairs
 from losskit.registry import register
@@ -107,9 +110,14 @@ def _pairs(
     reference: object,
     reference_labels: object,
     self_index: object,
+    gather: object,
 ) -> _Pairs:
     """The anchors' similarities to the references and the positive / negative pair masks."""
     x, y = check_embeddings_and_labels(fn, embeddings, labels)
+    if check_bool(fn, "gather_distributed", gather):
+        if reference is not None:
+            fail(fn, "gather_distributed", "False with `reference` (gather those yourself)", True)
+        x, y = all_gather(x), all_gather(y)
     xn = l2_normalize(upcast(x), dim=1)
     if reference is None:
         if reference_labels is not None or self_index is not None:
@@ -150,6 +158,7 @@ def supcon(
     reference_labels: Tensor | None = None,
     self_index: Tensor | None = None,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Supervised contrastive loss (SupCon): each anchor's positives against all its pairs.
 
@@ -174,6 +183,8 @@ def supcon(
         self_index (Tensor[B], optional): each anchor's own column in ``reference``, ``-1`` for
             none; that pair is left out.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (every rank's rows, in rank
+            order) on every rank; a no-op without a process group. Not with ``reference``.
 
     Returns:
         Tensor: the reduced loss, or ``Tensor[B]`` with ``"none"``; dtype of ``embeddings``.
@@ -194,7 +205,9 @@ def supcon(
     fn = "supcon"
     t = _check_temperature(fn, temperature)
     check_reduction(fn, reduction)
-    pairs = _pairs(fn, embeddings, labels, reference, reference_labels, self_index)
+    pairs = _pairs(
+        fn, embeddings, labels, reference, reference_labels, self_index, gather_distributed
+    )
     logits = pairs.similarity / t
     log_prob = logits - _masked_logsumexp(logits, pairs.positive | pairs.negative).unsqueeze(1)
     count = pairs.positive.sum(dim=1)
@@ -228,6 +241,7 @@ def multi_similarity(
     reference_labels: Tensor | None = None,
     self_index: Tensor | None = None,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Multi-Similarity loss: soft-weighted positive and negative pairs around a base similarity.
 
@@ -258,6 +272,8 @@ def multi_similarity(
         self_index (Tensor[B], optional): each anchor's own column in ``reference``, ``-1`` for
             none.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (every rank's rows, in rank
+            order) on every rank; a no-op without a process group. Not with ``reference``.
 
     Returns:
         Tensor: the reduced loss, or ``Tensor[B]`` with ``"none"``; dtype of ``embeddings``.
@@ -281,7 +297,9 @@ def multi_similarity(
     strategy = check_choice(fn, "mining", mining, MS_MINING)
     eps = _check_epsilon(fn, epsilon)
     check_reduction(fn, reduction)
-    pairs = _pairs(fn, embeddings, labels, reference, reference_labels, self_index)
+    pairs = _pairs(
+        fn, embeddings, labels, reference, reference_labels, self_index, gather_distributed
+    )
     s, positive, negative = pairs.similarity, pairs.positive, pairs.negative
     if strategy == "multi_similarity":
         positive, negative = multi_similarity_pairs(s, positive, negative, eps)
@@ -307,6 +325,7 @@ def circle(
     reference_labels: Tensor | None = None,
     self_index: Tensor | None = None,
     reduction: Reduction = "mean",
+    gather_distributed: bool = False,
 ) -> Tensor:
     """Circle loss: pair similarities re-weighted by how far each is from its optimum.
 
@@ -333,6 +352,8 @@ def circle(
         self_index (Tensor[B], optional): each anchor's own column in ``reference``, ``-1`` for
             none.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (every rank's rows, in rank
+            order) on every rank; a no-op without a process group. Not with ``reference``.
 
     Returns:
         Tensor: the reduced loss, or ``Tensor[B]`` with ``"none"``; dtype of ``embeddings``.
@@ -354,7 +375,9 @@ def circle(
     fn = "circle"
     m, g = _check_circle(fn, margin, gamma)
     check_reduction(fn, reduction)
-    pairs = _pairs(fn, embeddings, labels, reference, reference_labels, self_index)
+    pairs = _pairs(
+        fn, embeddings, labels, reference, reference_labels, self_index, gather_distributed
+    )
     s, fixed = pairs.similarity, pairs.similarity.detach()
     pos_logits = -g * F.relu(1.0 + m - fixed) * (s - (1.0 - m))
     neg_logits = g * F.relu(fixed + m) * (s - m)
@@ -376,6 +399,11 @@ class _PairModule(nn.Module):
 
     reduction: Reduction
 
+    def __init__(self, gather_distributed: bool) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.gather_distributed = check_bool(name, "gather_distributed", gather_distributed)
+
     def _call(self, embeddings: Tensor, labels: Tensor, **references: Any) -> Tensor:
         raise NotImplementedError
 
@@ -395,6 +423,7 @@ class _PairModule(nn.Module):
             reference_labels=reference_labels,
             self_index=self_index,
             reduction=self.reduction,
+            gather_distributed=self.gather_distributed,
         )
 
 
@@ -405,6 +434,7 @@ class SupConLoss(_PairModule):
     Args:
         temperature (float): ``τ > 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (see :func:`supcon`).
 
     Example:
         >>> loss = SupConLoss(temperature=0.5)
@@ -412,8 +442,14 @@ class SupConLoss(_PairModule):
         torch.Size([])
     """
 
-    def __init__(self, *, temperature: float = 0.1, reduction: Reduction = "mean") -> None:
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.1,
+        reduction: Reduction = "mean",
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__(gather_distributed)
         name = type(self).__name__
         self.temperature = _check_temperature(name, temperature)
         self.reduction = check_reduction(name, reduction)
@@ -422,7 +458,10 @@ class SupConLoss(_PairModule):
         return supcon(embeddings, labels, self.temperature, **references)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+        return (
+            f"temperature={self.temperature}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
+        )
 
 
 @register(multi_similarity)
@@ -437,6 +476,7 @@ class MultiSimilarityLoss(_PairModule):
         mining (str): ``"none"`` or ``"multi_similarity"``.
         epsilon (float): ``ε ≥ 0``, the mining margin.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (see :func:`supcon`).
 
     Example:
         >>> loss = MultiSimilarityLoss(mining="multi_similarity", epsilon=0.1)
@@ -453,8 +493,9 @@ class MultiSimilarityLoss(_PairModule):
         mining: str = "none",
         epsilon: float = 0.1,
         reduction: Reduction = "mean",
+        gather_distributed: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(gather_distributed)
         name = type(self).__name__
         self.alpha, self.beta, self.base = _check_ms(name, alpha, beta, base)
         self.mining = check_choice(name, "mining", mining, MS_MINING)
@@ -476,7 +517,8 @@ class MultiSimilarityLoss(_PairModule):
     def extra_repr(self) -> str:
         return (
             f"alpha={self.alpha}, beta={self.beta}, base={self.base}, mining={self.mining!r}, "
-            f"epsilon={self.epsilon}, reduction={self.reduction!r}"
+            f"epsilon={self.epsilon}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
         )
 
 
@@ -488,6 +530,7 @@ class CircleLoss(_PairModule):
         margin (float): ``m ≥ 0``.
         gamma (float): ``γ > 0``.
         reduction (str): ``"mean"`` | ``"sum"`` | ``"none"``.
+        gather_distributed (bool): the loss of the global batch (see :func:`supcon`).
 
     Example:
         >>> loss = CircleLoss(margin=0.4, gamma=80.0)
@@ -496,9 +539,14 @@ class CircleLoss(_PairModule):
     """
 
     def __init__(
-        self, *, margin: float = 0.25, gamma: float = 256.0, reduction: Reduction = "mean"
+        self,
+        *,
+        margin: float = 0.25,
+        gamma: float = 256.0,
+        reduction: Reduction = "mean",
+        gather_distributed: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(gather_distributed)
         name = type(self).__name__
         self.margin, self.gamma = _check_circle(name, margin, gamma)
         self.reduction = check_reduction(name, reduction)
@@ -507,7 +555,10 @@ class CircleLoss(_PairModule):
         return circle(embeddings, labels, self.margin, self.gamma, **references)
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, gamma={self.gamma}, reduction={self.reduction!r}"
+        return (
+            f"margin={self.margin}, gamma={self.gamma}, reduction={self.reduction!r}, "
+            f"gather_distributed={self.gather_distributed}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
