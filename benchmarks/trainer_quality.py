@@ -8,7 +8,8 @@
    drawn procedurally (``glyphs.py``: 40 classes of random pen strokes, 28x28; the first 20
    train, the unseen 20 are searched; the recipe of a small image retrieval run: 3 epochs,
    batch 128), with the former default (global average pooling in the 2-D CNN) and the current
-   one (4x4 pooling grid).
+   one (4x4 pooling grid); beside them on glyphs, the plain PyTorch CE recipe of
+   ``reference_recipe.py`` on the same splits (the bar CE should reach).
 3. The wall time of the whole ``losskit train`` command with its defaults.
 
 The trainer's defaults (learning rate, embedding size, epochs, proxy learning-rate multiplier,
@@ -17,6 +18,7 @@ other values, e.g.
 
     python benchmarks/trainer_quality.py
     python benchmarks/trainer_quality.py --seeds 1 --protocols classification --set lr=1e-3
+    python benchmarks/trainer_quality.py --unseen-only --unseen-sets glyphs --set val_fraction=0
 
 Run it alone on the machine: the wall times are only meaningful without other load.
 """
@@ -38,6 +40,7 @@ import yaml
 from glyphs import write_glyph_dataset
 from losskit.train.config import load_config
 from losskit.train.loop import train
+from reference_recipe import reference_recall
 
 
 def run_one(overrides: dict[str, Any], out_dir: Path) -> tuple[dict[str, Any], float]:
@@ -73,24 +76,62 @@ GLYPH_RECIPE = {"dataset": "npy", "protocol": "retrieval", "epochs": 3, "batch_s
 BEFORE = {"pool_grid": 1}
 
 
-def unseen_class_table(loss_types: list[str], seeds: int, extra: dict[str, Any], tmp: Path) -> None:
-    """Recall@1 on unseen classes (digits and glyphs) with the former and the current defaults."""
-    glyphs = {**GLYPH_RECIPE, "data_dir": str(write_glyph_dataset(tmp / "glyphs"))}
-    sets = {"digits": {"protocol": "retrieval"}, "glyphs": glyphs}
-    print(f"\nunseen classes, Recall@1, {seeds} seed(s); glyphs: {GLYPH_RECIPE}")
-    header = f"{'data set':<10}{'loss_type':<10}{f'before {BEFORE}':>44}{'after (defaults)':>20}"
+def digits_table(
+    protocols: list[str], loss_types: list[str], seeds: int, extra: dict[str, Any], tmp: Path
+) -> None:
+    """Test accuracy, Recall@1 and wall time on digits for each protocol and loss type."""
+    print(f"digits, defaults{' + ' + str(extra) if extra else ''}, {seeds} seeds")
+    header = f"{'protocol':<15}{'loss_type':<10}{'accuracy':>18}{'recall_at_1':>18}{'wall s':>16}"
     print(header + "\n" + "-" * len(header))
-    for name, recipe in sets.items():
+    for protocol in protocols:
+        for loss_type in loss_types:
+            acc, r1, wall = [], [], []
+            for seed in range(seeds):
+                overrides = {**extra, "loss_type": loss_type, "protocol": protocol, "seed": seed}
+                results, seconds = run_one(overrides, tmp / f"{protocol}-{loss_type}-{seed}")
+                if "accuracy" in results:
+                    acc.append(results["accuracy"])
+                r1.append(results["recall_at_1"])
+                wall.append(seconds)
+            print(
+                f"{protocol:<15}{loss_type:<10}{_fmt(acc):>18}{_fmt(r1):>18}"
+                f"{statistics.mean(wall):>10.1f} ± {statistics.pstdev(wall):.1f}",
+                flush=True,
+            )
+        print(f"{protocol:<15}{'raw input':<10}{'-':>18}{raw_input_recall(protocol):>18.4f}")
+
+
+def unseen_class_table(
+    sets: list[str], loss_types: list[str], seeds: int, extra: dict[str, Any], tmp: Path
+) -> None:
+    """Recall@1 on unseen classes (digits and glyphs) with the former and the current defaults,
+    and on glyphs that of the reference recipe (trained on the trainer's training classes)."""
+    glyph_dir = write_glyph_dataset(tmp / "glyphs")
+    recipes: dict[str, dict[str, Any]] = {
+        "digits": {"protocol": "retrieval"},
+        "glyphs": {**GLYPH_RECIPE, "data_dir": str(glyph_dir)},
+    }
+    print(f"\nunseen classes, Recall@1, {seeds} seed(s); glyphs: {GLYPH_RECIPE}")
+    header = f"{'data set':<10}{'loss_type':<18}{f'before {BEFORE}':>36}{'after (defaults)':>20}"
+    print(header + "\n" + "-" * len(header))
+    for name in sets:
         for loss_type in loss_types:
             row = []
             for variant, change in (("before", BEFORE), ("after", {})):
                 r1 = []
                 for seed in range(seeds):
-                    overrides = {**recipe, **extra, **change, "seed": seed, "loss_type": loss_type}
+                    overrides = {**recipes[name], **extra, **change, "seed": seed,
+                                 "loss_type": loss_type}  # fmt: skip
                     out = tmp / f"{name}-{loss_type}-{variant}-{seed}"
                     r1.append(run_one(overrides, out)[0]["recall_at_1"])
                 row.append(_fmt(r1))
-            print(f"{name:<10}{loss_type:<10}{row[0]:>44}{row[1]:>20}", flush=True)
+            print(f"{name:<10}{loss_type:<18}{row[0]:>36}{row[1]:>20}", flush=True)
+        if name == "glyphs":
+            val_fraction = float(extra.get("val_fraction", load_config().val_fraction))
+            r1 = [
+                reference_recall(glyph_dir, seed=s, val_fraction=val_fraction) for s in range(seeds)
+            ]
+            print(f"{name:<10}{'reference recipe':<18}{'-':>36}{_fmt(r1):>20}", flush=True)
 
 
 def _fmt(values: list[float]) -> str:
@@ -106,37 +147,23 @@ def main() -> None:
     parser.add_argument("--loss-types", nargs="+", default=["CE", "proxy", "combined", "focal"])
     parser.add_argument("--unseen-seeds", type=int, default=1, help="seeds of the unseen table")
     parser.add_argument("--unseen-loss-types", nargs="+", default=["CE", "proxy", "combined"])
+    sets = ["digits", "glyphs"]
+    parser.add_argument("--unseen-sets", nargs="+", default=sets, choices=sets)
+    parser.add_argument("--unseen-only", action="store_true", help="run only the unseen table")
     parser.add_argument("--protocols", nargs="+", default=["classification", "retrieval"])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides applied to every run")  # fmt: skip
     args = parser.parse_args()
     extra = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    print(f"digits, defaults{' + ' + str(extra) if extra else ''}, {args.seeds} seeds")
-    header = f"{'protocol':<15}{'loss_type':<10}{'accuracy':>18}{'recall_at_1':>18}{'wall s':>16}"
-    print(header + "\n" + "-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
-        for protocol in args.protocols:
-            for loss_type in args.loss_types:
-                acc, r1, wall = [], [], []
-                for seed in range(args.seeds):
-                    overrides = {**extra, "loss_type": loss_type, "protocol": protocol,
-                                 "seed": seed}  # fmt: skip
-                    out = Path(tmp) / f"{protocol}-{loss_type}-{seed}"
-                    results, seconds = run_one(overrides, out)
-                    if "accuracy" in results:
-                        acc.append(results["accuracy"])
-                    r1.append(results["recall_at_1"])
-                    wall.append(seconds)
-                print(
-                    f"{protocol:<15}{loss_type:<10}{_fmt(acc):>18}{_fmt(r1):>18}"
-                    f"{statistics.mean(wall):>10.1f} ± {statistics.pstdev(wall):.1f}",
-                    flush=True,
-                )
-            print(f"{protocol:<15}{'raw input':<10}{'-':>18}{raw_input_recall(protocol):>18.4f}")
+        if not args.unseen_only:
+            digits_table(args.protocols, args.loss_types, args.seeds, extra, Path(tmp))
         if args.unseen_seeds:
-            unseen_class_table(args.unseen_loss_types, args.unseen_seeds, extra, Path(tmp))
-        seconds = cli_wall_time(Path(tmp) / "cli")
-        print(f"\n`losskit train` (defaults, whole command): {seconds:.1f} s")
+            sets, seeds = args.unseen_sets, args.unseen_seeds
+            unseen_class_table(sets, args.unseen_loss_types, seeds, extra, Path(tmp))
+        if not args.unseen_only:
+            seconds = cli_wall_time(Path(tmp) / "cli")
+            print(f"\n`losskit train` (defaults, whole command): {seconds:.1f} s")
 
 
 if __name__ == "__main__":
