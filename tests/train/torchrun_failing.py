@@ -15,7 +15,6 @@ from losskit import distributed
 from losskit.cli import main
 from losskit.train.objective import LossParts, Objective
 
-MODE = sys.argv.pop(1)
 _forward = Objective.forward
 _calls = [0]
 
@@ -31,5 +30,7 @@ def _failing_forward(
     return _forward(self, features, logits, labels)
 
 
-Objective.forward = _failing_forward  # type: ignore[method-assign]
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # imported (pytest's doctest collection), it changes nothing
+    MODE = sys.argv.pop(1)
+    Objective.forward = _failing_forward  # type: ignore[method-assign]
+    sys.exit(main(sys.argv[1:]))
