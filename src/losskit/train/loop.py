@@ -62,6 +62,7 @@ from losskit.train.runtime import (
     epoch_seed,
     first_to_fail,
     from_main_process,
+    leave_process_group,
     seed_everything,
     share_buffers,
     wrap_model,
@@ -130,7 +131,9 @@ def train(
             save_epoch(run)
             end_epoch(run, cbs, record)
         # -- 4. Finish: the selected model on the test split -----------------------------------
-        return finish(run, cbs)
+        results = finish(run, cbs)
+        leave_process_group()
+        return results
     except BaseException as error:
         if runtime.world_size > 1 and not first_to_fail():
             error.reported_by_another_process = True  # type: ignore[attr-defined]

@@ -112,6 +112,17 @@ def _join_process_group(device: torch.device) -> torch.device:
     return device
 
 
+def leave_process_group() -> None:
+    """Close the process group :func:`_join_process_group` opened, once every process has
+    finished (a group left to the interpreter's exit may abort a process as it shuts down).
+    A group the caller opened is left open."""
+    global _failures
+    if _failures is not None and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+        _failures = None
+
+
 def first_to_fail() -> bool:
     """Whether this process is the first of the run to fail (call it once, on failure).
 
