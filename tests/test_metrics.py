@@ -185,6 +185,15 @@ def test_empty_cluster_restarts_at_the_farthest_point(monkeypatch):
     assert found[0] == found[1] == found[2] and found[3] != found[4]
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_clustering_runs_on_the_embeddings_device_in_half_precision(device):
+    x, y = separated(classes=6, per_class=30, seed=11)
+    ours = clustering_metrics(x.to(device, torch.float16), y.to(device), chunk_size=16)
+    assert ours == {"nmi": 1.0, "ami": 1.0}
+    points = F.normalize(x, dim=1).to(device)
+    assert kmeans(points, 6, seed=2, iterations=25, chunk=16).device == points.device
+
+
 def test_one_cluster():
     x, _ = make(n=50, seed=10, lone=False)
     assert torch.equal(kmeans(x, 1, seed=0, iterations=25, chunk=7), torch.zeros(50, dtype=int))
