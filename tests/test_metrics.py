@@ -243,6 +243,10 @@ def test_reachable_from_the_package():
         (lambda x, y: retrieval_metrics(x, y, k=()), TypeError, "`k` an integer or"),
         (lambda x, y: retrieval_metrics(x, y, chunk_size=0), ValueError, "`chunk_size`"),
         (lambda x, y: retrieval_metrics(x, y, cluster=1), TypeError, "`cluster` to be a bool"),
+        (lambda x, y: clustering_metrics(x, y, iterations=-1), ValueError, "`iterations`"),
+        (lambda x, y: clustering_metrics(x, y, chunk_size=0), ValueError, "`chunk_size`"),
+        (lambda x, y: clustering_metrics(x, y, seed=0.5), TypeError, "`seed` to be an integer"),
+        (lambda x, y: clustering_metrics(x, y[:3]), ValueError, r"`labels` of shape \(300,\)"),
     ],
 )
 def test_errors(call, error, match):
