@@ -13,6 +13,8 @@ from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN
 
 import losskit
+import losskit._kmeans
+from losskit._kmeans import kmeans
 from losskit.metrics import clustering_metrics, retrieval_metrics
 from tests.losses.metric.test_chunked import _LargestTensor
 
@@ -115,17 +117,87 @@ def test_no_query_with_a_positive_gives_nan():
     assert all(math.isnan(v) for v in out.values())
 
 
+def separated(classes=4, per_class=25, dim=16, seed=4):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(classes).repeat_interleave(per_class)
+    centres = torch.randn(classes, dim, generator=g) * 10
+    return centres[y] + 0.1 * torch.randn(len(y), dim, generator=g), y
+
+
 def test_clustering_metrics():
-    g = torch.Generator().manual_seed(4)
-    y = torch.arange(4).repeat_interleave(25)
-    centres = torch.randn(4, 16, generator=g) * 10
-    x = centres[y] + 0.1 * torch.randn(100, 16, generator=g)
+    x, y = separated()
     assert clustering_metrics(x, y) == {"nmi": 1.0, "ami": 1.0}
     both = retrieval_metrics(x, y)
     assert both["nmi"] == 1.0 and both["ami"] == 1.0 and both["recall_at_1"] == 1.0
-    shuffled = y[torch.randperm(100, generator=g)]
+    shuffled = y[torch.randperm(100, generator=torch.Generator().manual_seed(4))]
     chance = clustering_metrics(x, shuffled)
     assert abs(chance["ami"]) < 0.05 and chance["nmi"] < 0.2
+
+
+def test_clustering_agrees_with_accuracy_calculator_on_faiss():
+    pytest.importorskip("faiss")
+    theirs = AccuracyCalculator(include=("NMI", "AMI"), device=torch.device("cpu"))
+    x, y = separated()
+    found = theirs.get_accuracy(x, y)
+    assert clustering_metrics(x, y) == {"nmi": found["NMI"], "ami": found["AMI"]}
+    assert found["NMI"] == found["AMI"] == 1.0
+    # Among 30 clusters a uniform random start tends to put two centroids in one cluster
+    # (faiss's does here); the k-means++ start finds them all.
+    many = clustering_metrics(*separated(classes=30, per_class=40, seed=7))
+    assert many == {"nmi": 1.0, "ami": 1.0}
+
+
+def test_kmeans_is_a_local_optimum_of_lloyd_and_deterministic():
+    x, y = make(n=600, dim=6, classes=15, seed=8, lone=False)
+    points = F.normalize(x, dim=1)
+    found = kmeans(points, 15, seed=3, iterations=200, chunk=64)
+    assert torch.equal(found, kmeans(points, 15, seed=3, iterations=200, chunk=64))
+    assert not torch.equal(found, kmeans(points, 15, seed=4, iterations=200, chunk=64))
+    # Converged: every point is nearest (brute force, float64) to the mean of its own cluster.
+    p64 = points.double()
+    means = torch.stack([p64[found == c].mean(dim=0) for c in range(15)])
+    assert torch.equal(torch.cdist(p64, means).argmin(dim=1), found)
+    ours = clustering_metrics(x, y, seed=3, iterations=200)
+    from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
+
+    assert ours == {
+        "nmi": normalized_mutual_info_score(y.numpy(), found.numpy()),
+        "ami": adjusted_mutual_info_score(y.numpy(), found.numpy()),
+    }
+
+
+def test_chunk_size_changes_nothing_and_bounds_the_score_block():
+    x, y = make(n=2000, dim=4, classes=50, seed=9, lone=False)
+    whole = clustering_metrics(x, y, chunk_size=2000)
+    with _LargestTensor() as seen:
+        assert clustering_metrics(x, y, chunk_size=16) == whole
+    assert seen.largest <= 2000 * 4  # the points themselves; a (N, k) block would be 100 000
+
+
+def test_empty_cluster_restarts_at_the_farthest_point(monkeypatch):
+    # Started at rows 0, 1, 2, the coinciding rows 0 and 1 leave one cluster empty; it must
+    # restart at the farthest point, row 4, which splits {3, 4}. Left empty, its centroid
+    # would tie with row 0's again and rows 3 and 4 would stay together.
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [9.0, 0.0]])
+    monkeypatch.setattr(losskit._kmeans, "_plus_plus", lambda x, norms, k, generator: x[:3])
+    found = kmeans(x, 3, seed=0, iterations=25, chunk=2)
+    assert torch.bincount(found, minlength=3).min() == 1
+    assert found[0] == found[1] == found[2] and found[3] != found[4]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_clustering_runs_on_the_embeddings_device_in_half_precision(device):
+    x, y = separated(classes=6, per_class=30, seed=11)
+    ours = clustering_metrics(x.to(device, torch.float16), y.to(device), chunk_size=16)
+    assert ours == {"nmi": 1.0, "ami": 1.0}
+    points = F.normalize(x, dim=1).to(device)
+    assert kmeans(points, 6, seed=2, iterations=25, chunk=16).device == points.device
+
+
+def test_one_cluster():
+    x, _ = make(n=50, seed=10, lone=False)
+    assert torch.equal(kmeans(x, 1, seed=0, iterations=25, chunk=7), torch.zeros(50, dtype=int))
+    assert clustering_metrics(x, torch.zeros(50, dtype=torch.long)) == {"nmi": 1.0, "ami": 1.0}
 
 
 def test_memory_is_bounded_by_the_chunk():
@@ -171,6 +243,10 @@ def test_reachable_from_the_package():
         (lambda x, y: retrieval_metrics(x, y, k=()), TypeError, "`k` an integer or"),
         (lambda x, y: retrieval_metrics(x, y, chunk_size=0), ValueError, "`chunk_size`"),
         (lambda x, y: retrieval_metrics(x, y, cluster=1), TypeError, "`cluster` to be a bool"),
+        (lambda x, y: clustering_metrics(x, y, iterations=-1), ValueError, "`iterations`"),
+        (lambda x, y: clustering_metrics(x, y, chunk_size=0), ValueError, "`chunk_size`"),
+        (lambda x, y: clustering_metrics(x, y, seed=0.5), TypeError, "`seed` to be an integer"),
+        (lambda x, y: clustering_metrics(x, y[:3]), ValueError, r"`labels` of shape \(300,\)"),
     ],
 )
 def test_errors(call, error, match):

@@ -21,9 +21,10 @@ Metric Learning Reality Check", ECCV 2020):
   ``1/R Σ_{i≤R} P(i)·rel(i)``. ``mrr``: the mean of ``1/rank`` of the first same-label
   reference, ranked over all references (``AccuracyCalculator(k=None)``; with its default
   ``k="max_bin_count"`` it counts 0 for a query whose first positive ranks beyond ``max R``).
-- ``nmi`` / ``ami``: k-means (scikit-learn, ``k`` = number of query labels, fixed seed) on the
-  L2-normalised queries against their labels. ``AccuracyCalculator`` clusters with faiss on the
-  raw queries, so these two agree with it only up to the clustering itself.
+- ``nmi`` / ``ami``: torch k-means (Lloyd, ``k`` = number of query labels, seeded k-means++
+  start, chunked) on the L2-normalised queries against their labels, scored by scikit-learn.
+  ``AccuracyCalculator`` clusters the raw queries with faiss, so these two agree with it only up
+  to the clustering itself (see :func:`clustering_metrics`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from losskit._checks import (
     fail,
     shape_str,
 )
+from losskit._kmeans import ITERATIONS as KMEANS_ITERATIONS
+from losskit._kmeans import kmeans
 from losskit._reduce import upcast
 from losskit._scaled import l2_normalize
 
@@ -103,7 +106,7 @@ def retrieval_metrics(
         reference_labels (Tensor[M], optional): their labels (required with ``reference``).
         k (int | Sequence[int]): the ``K`` of each Recall@K.
         include_self (bool): without ``reference``, keep each query among its own neighbours.
-        cluster (bool): also compute ``nmi`` and ``ami`` (k-means, scikit-learn).
+        cluster (bool): also compute ``nmi`` and ``ami`` (:func:`clustering_metrics`).
         chunk_size (int, optional): queries per similarity block (default: so that a block
             holds at most 2²⁴ similarities).
         seed (int): the k-means seed.
@@ -219,42 +222,71 @@ def _first_positive_rank(
     return rank.index_put((missing,), 1 + (far > best).sum(dim=1).to(rank.dtype))
 
 
-def clustering_metrics(embeddings: Tensor, labels: Tensor, *, seed: int = 0) -> dict[str, float]:
+def clustering_metrics(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    seed: int = 0,
+    iterations: int = KMEANS_ITERATIONS,
+    chunk_size: int | None = None,
+) -> dict[str, float]:
     """NMI and AMI of the labels against a k-means clustering of the L2-normalised embeddings.
 
-    ``k`` is the number of distinct labels; scikit-learn's ``KMeans`` (``n_init=3``, 1 above
-    100 clusters, ``random_state=seed``) and its ``normalized_mutual_info_score`` /
-    ``adjusted_mutual_info_score``. scikit-learn is imported on first use.
+    ``k`` is the number of distinct labels. Lloyd's k-means in torch, float32 on the embeddings'
+    device: k-means++ picks the ``k`` starts among ``8·k`` random embeddings (all drawn with
+    ``seed``), at most ``iterations`` updates follow (an empty cluster restarts at the point
+    farthest from its centroid), and it stops early once no point changes cluster; the
+    assignment step walks the points in chunks (``argmax_c x·c − ‖c‖²/2``), so no ``(N, k)``
+    matrix exists. Then, as scikit-learn's
+    ``normalized_mutual_info_score`` (arithmetic normalisation) and
+    ``adjusted_mutual_info_score`` compute them (scikit-learn is imported on first use):
+
+    ``NMI = I(Y; C) / ((H(Y) + H(C)) / 2)``,
+    ``AMI = (I − E[I]) / ((H(Y) + H(C)) / 2 − E[I])``
+
+    with ``E[I]`` the expected mutual information of random clusterings of the same sizes.
+    ``AccuracyCalculator`` computes both scores with the same scikit-learn functions from faiss's
+    k-means (random initialisation, 20 iterations, faiss's seed) on the raw, unnormalised queries;
+    the two clusterings differ, so the scores agree only as closely as the clusterings do.
 
     Args:
         embeddings (Tensor[N, D]): embeddings.
         labels (Tensor[N]): integer labels.
-        seed (int): the k-means seed.
+        seed (int): the seed of the starting centroids.
+        iterations (int): most k-means updates (faiss's default, 25).
+        chunk_size (int, optional): points per ``(chunk, k)`` score block (default: so that a
+            block holds at most 2²⁴ scores).
 
     Returns:
         dict[str, float]: ``{"nmi": ..., "ami": ...}``.
 
     Raises:
-        TypeError: non-floating embeddings, non-integer labels.
-        ValueError: wrong shapes, no embeddings.
+        TypeError: non-floating embeddings, non-integer labels, ``seed``, ``iterations`` or
+            ``chunk_size``.
+        ValueError: wrong shapes, no embeddings, ``iterations`` < 0, ``chunk_size`` < 1.
 
     Example:
         >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
         >>> clustering_metrics(x, torch.tensor([0, 0, 1, 1]))
         {'nmi': 1.0, 'ami': 1.0}
     """
-    from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
     fn = "clustering_metrics"
     x, y = _check_embeddings(fn, "embeddings", embeddings, "labels", labels)
-    classes = y.cpu().numpy()
+    check_int(fn, "seed", seed)
+    check_int(fn, "iterations", iterations, low=0)
     k = len(torch.unique(y))
-    points = l2_normalize(x.detach().float(), dim=1).cpu().numpy()
-    clusters = KMeans(n_clusters=k, n_init=1 if k > 100 else 3, random_state=seed).fit_predict(
-        points
+    chunk = (
+        max(1, SIMILARITY_BUDGET // k)
+        if chunk_size is None
+        else check_int(fn, "chunk_size", chunk_size, low=1)
     )
+    with torch.no_grad():
+        points = l2_normalize(x.detach().float(), dim=1)
+        clusters = kmeans(points, k, seed=seed, iterations=iterations, chunk=chunk)
+    classes, found = y.cpu().numpy(), clusters.cpu().numpy()
     return {
-        "nmi": float(normalized_mutual_info_score(classes, clusters)),
-        "ami": float(adjusted_mutual_info_score(classes, clusters)),
+        "nmi": float(normalized_mutual_info_score(classes, found)),
+        "ami": float(adjusted_mutual_info_score(classes, found)),
     }

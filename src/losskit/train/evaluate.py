@@ -11,8 +11,8 @@ queries with a same-class sample among their K nearest neighbours; ``MAP@R`` ave
 ``1/R Σ_{i≤R} P(i)·rel(i)`` over queries, ``R`` being the number of same-class gallery samples.
 Queries without any same-class gallery sample are left out of both. Both come from
 :func:`losskit.metrics.retrieval_metrics` (chunked matrix products: at most ``chunk_size × N``
-similarities exist at a time, never ``N × N``). NMI clusters with scikit-learn's k-means and is
-skipped above ``MAX_NMI_CLASSES`` test classes.
+similarities exist at a time, never ``N × N``). NMI clusters with the chunked torch k-means of
+:func:`losskit.metrics.clustering_metrics` and is skipped above ``MAX_NMI_CLASSES`` test classes.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 RECALL_KS: tuple[int, ...] = (1, 2, 4, 8)
-# k-means with more clusters than this (SOP's 11,316, In-shop's 3,985) takes scikit-learn far
-# longer than training; NMI is left out of those evaluations.
+# k-means costs N·k·D per iteration: with more clusters than this (SOP's 11,316, In-shop's
+# 3,985) minutes on a CPU; NMI is left out of those evaluations.
 MAX_NMI_CLASSES = 1000
 
 
