@@ -227,6 +227,30 @@ def gradient_penalty(
         (0, True)
     """
     fn = "gradient_penalty"
+    _check_penalty_inputs(fn, critic, real, fake, generator)
+    weight = check_number(fn, "weight", weight, low=0.0)
+    check_reduction(fn, reduction)
+    batch = real.shape[0]
+    eps_shape = (batch,) + (1,) * (real.dim() - 1)
+    eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
+    with torch.enable_grad():
+        mixed = torch.lerp(fake, real, eps)  # ε·real + (1 − ε)·fake
+        if not mixed.requires_grad:
+            mixed.requires_grad_(True)
+        scores = check_tensor(fn, "critic(x̂)", critic(mixed))
+        if scores.numel() != batch:
+            fail(fn, "critic(x̂)", f"one score per sample ({batch})", shape_str(scores.shape))
+        grad = _input_gradient(scores, mixed)
+    if grad is None:
+        fail(fn, "critic", "scores that depend on its input", "scores independent of it")
+    norm = torch.linalg.vector_norm(sample_rows(upcast(grad)), dim=1)
+    return reduce(weight * (norm - 1.0).square(), reduction, fn=fn, dtype=real.dtype)
+
+
+def _check_penalty_inputs(
+    fn: str, critic: object, real: Tensor, fake: Tensor, generator: object
+) -> None:
+    """A callable critic, two float batches of one shape, a generator or None."""
     if not callable(critic):
         fail(
             fn,
@@ -240,28 +264,18 @@ def gradient_penalty(
     check_same_shape(fn, "fake", fake, "real", real)
     if real.dim() < 1:
         fail(fn, "real", "of shape (B, ...) with a batch dimension", shape_str(real.shape))
-    weight = check_number(fn, "weight", weight, low=0.0)
-    check_reduction(fn, reduction)
     if generator is not None and not isinstance(generator, torch.Generator):
         fail(fn, "generator", "to be a torch.Generator or None", type(generator).__name__,
              kind=TypeError)  # fmt: skip
-    batch = real.shape[0]
-    eps_shape = (batch,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, generator=generator, dtype=real.dtype, device=real.device)
-    with torch.enable_grad():
-        mixed = torch.lerp(fake, real, eps)  # ε·real + (1 − ε)·fake
-        if not mixed.requires_grad:
-            mixed.requires_grad_(True)
-        scores = check_tensor(fn, "critic(x̂)", critic(mixed))
-        if scores.numel() != batch:
-            fail(fn, "critic(x̂)", f"one score per sample ({batch})", shape_str(scores.shape))
-        grad = None
-        if scores.requires_grad:
-            (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True, allow_unused=True)
-    if grad is None:
-        fail(fn, "critic", "scores that depend on its input", "scores independent of it")
-    norm = torch.linalg.vector_norm(sample_rows(upcast(grad)), dim=1)
-    return reduce(weight * (norm - 1.0).square(), reduction, fn=fn, dtype=real.dtype)
+
+
+def _input_gradient(scores: Tensor, inputs: Tensor) -> Tensor | None:
+    """``∂(Σ scores)/∂inputs`` with its graph kept (for the penalty's own gradient); None
+    when the scores do not depend on the inputs."""
+    if not scores.requires_grad:
+        return None
+    (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True, allow_unused=True)
+    return grad
 
 
 def r1_penalty(
@@ -304,9 +318,7 @@ def r1_penalty(
         fail(fn, "real", "to require grad (call real.requires_grad_() before D)", "False")
     if real.dim() < 1 or real_logits.numel() != real.shape[0]:
         fail(fn, "real_logits", "one score per sample of `real`", shape_str(real_logits.shape))
-    grad = None
-    if real_logits.requires_grad:
-        (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True, allow_unused=True)
+    grad = _input_gradient(real_logits, real)
     if grad is None:
         fail(fn, "real_logits", "computed from `real`", "scores that do not depend on it")
     sq_norm = sample_rows(upcast(grad)).square().sum(dim=1)
